@@ -1,0 +1,7 @@
+// info-sections.ts: what each component adds to `aether info` (the SIMD dispatch choice, device backends...).
+// Each entry is a name and a function returning a JSON-serializable value.
+const SECTIONS: [string, () => unknown][] = [];
+
+export function infoSections(): Record<string, unknown> {
+  return Object.fromEntries(SECTIONS.map(([name, fn]) => [name, fn()]));
+}

@@ -1,0 +1,68 @@
+// tools.ts: which optional tools this machine has (compilers, sanitizer runtimes, libFuzzer).
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+export function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (!dir) continue;
+    const p = join(dir, cmd);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function run(cmd: string[]): { ok: boolean; out: string } {
+  try {
+    const r = Bun.spawnSync({ cmd, stdout: "pipe", stderr: "pipe" });
+    return { ok: r.exitCode === 0, out: r.stdout.toString().trim() };
+  } catch {
+    return { ok: false, out: "" };
+  }
+}
+
+export function firstVersionLine(cmd: string): string | undefined {
+  const r = run([cmd, "--version"]);
+  return r.ok ? r.out.split("\n")[0] : undefined;
+}
+
+/** gcc's sanitizer runtime (libasan.so, libtsan.so, libubsan.so), or undefined if gcc does not have it. */
+export function gccRuntime(lib: string): string | undefined {
+  if (!which("gcc")) return undefined;
+  const r = run(["gcc", `-print-file-name=${lib}`]);
+  return r.ok && r.out.startsWith("/") && existsSync(r.out) ? r.out : undefined;
+}
+
+export interface ClangInfo {
+  path: string;
+  version: string;
+  libFuzzer: boolean;
+  msan: boolean;
+}
+
+/** The newest clang on PATH and whether its resource dir ships libFuzzer and MSan runtimes. */
+export function findClang(): ClangInfo | undefined {
+  for (const name of ["clang-16", "clang-17", "clang-18", "clang-15", "clang-14", "clang"]) {
+    const path = which(name);
+    if (!path) continue;
+    const version = firstVersionLine(path) ?? name;
+    const res = run([path, "-print-resource-dir"]);
+    let libs: string[] = [];
+    if (res.ok) {
+      const libDir = join(res.out, "lib");
+      try {
+        for (const sub of readdirSync(libDir)) libs = libs.concat(readdirSync(join(libDir, sub)));
+      } catch {
+        libs = [];
+      }
+    }
+    return {
+      path,
+      version,
+      libFuzzer: libs.some((f) => f.startsWith("libclang_rt.fuzzer")),
+      msan: libs.some((f) => f.startsWith("libclang_rt.msan")),
+    };
+  }
+  return undefined;
+}
+
+export const INSTALL_CLANG_HINT = "apt-get install -y clang-16 libclang-rt-16-dev";

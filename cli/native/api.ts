@@ -1,0 +1,5 @@
+// The typed API of libaether for Bun programs: `import { memory } from "aether-memory"`.
+export { memory, ERROR_KINDS, type ErrorKind, type MemoryEvent, type MemoryStats, type OptionName } from "./memory.ts";
+export { benchAlloc, type BenchResult } from "./bench.ts";
+export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
+export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";

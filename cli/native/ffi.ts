@@ -1,0 +1,179 @@
+// ffi.ts: the one place that finds libaether, picks its variant and dlopens it. The symbol table below is the
+// whole native surface, grouped by component; typed wrappers live next to it (memory.ts, bench.ts, ...), so
+// callers never touch a raw symbol. The library is loaded on first use, so `aether --help` needs no build.
+import { CString, dlopen, FFIType, type Pointer } from "bun:ffi";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const PACKAGE_ROOT = resolve(import.meta.dir, "..", "..");
+export const BUILD_ROOT = join(PACKAGE_ROOT, "build");
+
+export type VariantName = "release" | "asan" | "ubsan" | "tsan" | "msan";
+export interface Variant {
+  name: VariantName;
+  sanitize: string; // the CMake AETHER_SANITIZE value
+  file: string; // library file name inside build/<name>/
+  runtime?: string; // the sanitizer runtime a host process must preload (gcc's)
+  clangOnly?: boolean;
+}
+
+export const VARIANTS: Record<VariantName, Variant> = {
+  release: { name: "release", sanitize: "", file: "libaether.so" },
+  asan: { name: "asan", sanitize: "address", file: "libaether-asan.so", runtime: "libasan.so" },
+  ubsan: { name: "ubsan", sanitize: "undefined", file: "libaether-ubsan.so", runtime: "libubsan.so" },
+  tsan: { name: "tsan", sanitize: "thread", file: "libaether-tsan.so", runtime: "libtsan.so" },
+  msan: { name: "msan", sanitize: "memory", file: "libaether-msan.so", clangOnly: true },
+};
+
+export function isVariant(name: string): name is VariantName {
+  return Object.hasOwn(VARIANTS, name);
+}
+
+export function variantPath(name: VariantName): string {
+  return join(BUILD_ROOT, name, VARIANTS[name].file);
+}
+
+/** Which library this process uses: AETHER_LIB (a path) wins, then AETHER_VARIANT, then release. */
+export function selectedLibrary(): { path: string; variant: VariantName | "custom" } {
+  const explicit = process.env.AETHER_LIB;
+  if (explicit) return { path: resolve(explicit), variant: "custom" };
+  const v = process.env.AETHER_VARIANT ?? "release";
+  if (!isVariant(v)) {
+    throw new LibraryError(`AETHER_VARIANT=${v} is not one of ${Object.keys(VARIANTS).join(", ")}`);
+  }
+  return { path: variantPath(v), variant: v };
+}
+
+/** The library is missing, of the wrong kind, or failed to load; the message says how to fix it. */
+export class LibraryError extends Error {
+  override name = "LibraryError";
+}
+
+/** A native call failed: status is the negative aether_status, code its symbolic name. */
+export class AetherError extends Error {
+  override name = "AetherError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const { ptr, i32, u32, u64, usize, f64, cstring, void: none } = FFIType;
+
+// prettier-ignore
+const symbols = {
+  // ---- core: errors, build info, CPU features
+  aether_error_name: { args: [i32], returns: cstring },
+  aether_last_error: { args: [], returns: cstring },
+  aether_last_status: { args: [], returns: i32 },
+  aether_clear_error: { args: [], returns: none },
+  aether_version: { args: [], returns: cstring },
+  aether_variant: { args: [], returns: cstring },
+  aether_build_compiler: { args: [], returns: cstring },
+  aether_build_flags: { args: [], returns: cstring },
+  aether_cpu_features: { args: [], returns: u32 },
+  aether_cpu_model: { args: [ptr, usize], returns: i32 },
+
+  // ---- safe allocator
+  aether_memory_init: { args: [], returns: none },
+  aether_safe_malloc: { args: [usize], returns: ptr },
+  aether_safe_free: { args: [ptr], returns: none },
+  aether_safe_realloc: { args: [ptr, usize], returns: ptr },
+  aether_safe_calloc: { args: [usize, usize], returns: ptr },
+  aether_safe_aligned_alloc: { args: [usize, usize], returns: ptr },
+  aether_safe_usable_size: { args: [ptr], returns: usize },
+  aether_check_leaks: { args: [], returns: usize },
+  aether_memory_usage: { args: [], returns: usize },
+  aether_memory_check_all: { args: [], returns: usize },
+  aether_malloc: { args: [usize], returns: ptr },
+  aether_free: { args: [ptr], returns: none },
+  aether_memory_error_kind_name: { args: [i32], returns: cstring },
+  aether_memory_get_stats: { args: [ptr], returns: i32 },
+  aether_memory_errors: { args: [u64, ptr, usize], returns: usize },
+  aether_memory_set_option: { args: [cstring, cstring], returns: i32 },
+  aether_memory_get_option: { args: [cstring, ptr, usize], returns: i32 },
+  aether_memory_live_blocks: { args: [ptr, usize], returns: usize },
+
+  // ---- lock-free queues (issue 3)
+
+  // ---- lock-free aligned pool (issue 3)
+
+  // ---- SIMD state vectors (issue 4)
+
+  // ---- device pools (issue 5)
+
+  // ---- stack safety and layout (issue 7)
+
+  // ---- benchmark loops
+  aether_bench_alloc: { args: [i32, usize, u64, u32, ptr], returns: i32 },
+  aether_bench_ns_per_tick: { args: [], returns: f64 },
+} as const;
+
+type Library = ReturnType<typeof dlopen<typeof symbols>>;
+let loaded: { lib: Library; path: string; variant: VariantName | "custom" } | undefined;
+
+function open(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  const { path, variant } = selectedLibrary();
+  if (!existsSync(path)) {
+    const how =
+      variant === "custom"
+        ? "check AETHER_LIB"
+        : variant === "release"
+          ? "run `npm install` (or `npx aether build`)"
+          : `run \`npx aether build --variant ${variant}\``;
+    throw new LibraryError(`libaether (${variant}) not found at ${path}: ${how}`);
+  }
+  try {
+    loaded = { lib: dlopen(path, symbols), path, variant };
+  } catch (e) {
+    const runtime = variant !== "custom" ? VARIANTS[variant].runtime : undefined;
+    const hint = runtime ? ` (a ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${runtime}))` : "";
+    throw new LibraryError(`cannot load ${path}: ${(e as Error).message.split("\n")[0]}${hint}`);
+  }
+  return loaded;
+}
+
+/** The raw symbols; loads the library on first use. */
+export function native(): Library["symbols"] {
+  return open().lib.symbols;
+}
+
+/** Path and variant of the library this process loaded (loading it if needed). */
+export function loadedLibrary(): { path: string; variant: VariantName | "custom" } {
+  const { path, variant } = open();
+  return { path, variant };
+}
+
+export function isLoaded(): boolean {
+  return loaded !== undefined;
+}
+
+/** Turn a negative status into an AetherError carrying the library's message for this thread. */
+export function check(status: number, what: string): number {
+  if (status >= 0) return status;
+  const n = native();
+  const message = String(n.aether_last_error());
+  throw new AetherError(status, String(n.aether_error_name(status)), `${what}: ${message || String(n.aether_error_name(status))}`);
+}
+
+/** The last failure's message on this thread, for calls that signal failure with NULL or false. */
+export function lastError(): { status: number; code: string; message: string } {
+  const n = native();
+  const status = n.aether_last_status();
+  return { status, code: String(n.aether_error_name(status)), message: String(n.aether_last_error()) };
+}
+
+/** A C string argument: NUL-terminated UTF-8 bytes (Bun passes a TypedArray as a pointer). */
+export function cstr(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+export function readCString(p: Pointer | null): string {
+  return p ? new CString(p).toString() : "";
+}
+
+export type { Pointer };

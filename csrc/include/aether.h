@@ -1,0 +1,234 @@
+/* aether.h: the whole public C API of libaether, the memory-safety runtime of the Aether language.
+ *
+ * Conventions (every subsystem follows them):
+ * - Functions that can fail return an aether_status (0 on success, a negative AETHER_ERR_* code otherwise), or
+ *   NULL/false where the spec's signature says so; aether_last_error() then gives a one-line message naming the
+ *   violated precondition, for the calling thread.
+ * - Nothing in the library aborts the process unless the user asked for it (AETHER_ABORT_ON_ERROR=1).
+ * - All functions are thread-safe unless their comment says otherwise.
+ */
+#ifndef AETHER_H
+#define AETHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(AETHER_BUILDING)
+#define AETHER_API __attribute__((visibility("default")))
+#else
+#define AETHER_API
+#endif
+
+/* ============================================================================================== core === */
+
+/* Error codes: values are pinned (they cross the FFI and appear in JSON output); never renumber. */
+typedef enum aether_status {
+  AETHER_OK = 0,
+  AETHER_ERR_INVALID_ARGUMENT = -1,  /* a NULL pointer, a zero where one is not allowed, a bad enum value */
+  AETHER_ERR_OUT_OF_MEMORY = -2,     /* the OS or the backend refused memory */
+  AETHER_ERR_NOT_POWER_OF_TWO = -3,  /* a capacity, alignment or length that must be a power of two */
+  AETHER_ERR_OUT_OF_RANGE = -4,      /* a size, count or index outside its documented range */
+  AETHER_ERR_MISALIGNED = -5,        /* a pointer not aligned as required */
+  AETHER_ERR_LENGTH_MISMATCH = -6,   /* two buffers that must have equal lengths do not */
+  AETHER_ERR_UNSUPPORTED = -7,       /* the CPU, OS or build lacks what the call needs */
+  AETHER_ERR_NOT_INITIALIZED = -8,   /* an object used before creation or after destruction */
+  AETHER_ERR_BUSY = -9,              /* the object is in use (outstanding blocks, running threads) */
+  AETHER_ERR_IO = -10,               /* a file could not be opened, read or written */
+  AETHER_ERR_MALFORMED = -11,        /* input that does not parse (ELF, trace, log, targets) */
+  AETHER_ERR_SIZE_OVERFLOW = -12,    /* a size computation overflowed (count * size) */
+  AETHER_ERR_INVALID_POINTER = -13,  /* a pointer not owned by this allocator/pool, or interior/misaligned */
+  AETHER_ERR_DOUBLE_FREE = -14,      /* the block is already free */
+  AETHER_ERR_CORRUPTED = -15,        /* a magic number, guard or checksum does not verify */
+  AETHER_ERR_LIMIT_REACHED = -16,    /* a configured maximum (pool blocks, live objects) is reached */
+  AETHER_ERR_ZERO_NORM = -17,        /* normalizing a state whose norm is zero */
+  AETHER_ERR_NON_FINITE = -18,       /* NaN or infinity where a finite value is required */
+  AETHER_ERR_NO_DEVICE = -20,        /* the requested device backend found no device */
+  AETHER_ERR_BACKEND_UNAVAILABLE = -21, /* the backend's runtime library is not installed */
+  AETHER_ERR_QUOTA_EXCEEDED = -22,   /* a tenant's byte or count quota would be exceeded */
+  AETHER_ERR_ACCESS_DENIED = -23,    /* the caller's context may not use this handle or object */
+  AETHER_ERR_STALE_HANDLE = -24,     /* the handle was valid once and has been freed (use after free) */
+  AETHER_ERR_FORGED_HANDLE = -25,    /* the handle was never issued */
+  AETHER_ERR_OUT_OF_BOUNDS = -26,    /* an offset/length range outside the allocation */
+  AETHER_ERR_READ_ONLY = -27,        /* a write to an immutable object or through read access */
+  AETHER_ERR_NOT_OWNER = -28,        /* ownership was transferred away */
+  AETHER_ERR_WIPE_FAILED = -29,      /* secure wipe could not be verified */
+  AETHER_ERR_TAMPERED = -30,         /* an audit hash chain does not verify */
+  AETHER_ERR_CRYPTO_UNAVAILABLE = -31, /* OpenSSL's libcrypto could not be loaded */
+  AETHER_ERR_DEVICE = -32,           /* the device runtime returned an error */
+  AETHER_ERR_STACK_OVERFLOW = -40,   /* a stack probe found too little stack left */
+  AETHER_ERR_NOT_ELF = -41,          /* not a 64-bit little-endian ELF file */
+  AETHER_ERR_TRUNCATED = -42,        /* a header or table extends past the end of the input */
+  AETHER_ERR_OVERLAP = -43           /* two regions that must not overlap do */
+} aether_status;
+
+/* The symbolic name of a status ("AETHER_ERR_OUT_OF_RANGE"), or "AETHER_ERR_UNKNOWN". Never NULL. */
+AETHER_API const char *aether_error_name(int status);
+/* The message of the last failure on the calling thread ("" if none). Valid until the thread's next failure. */
+AETHER_API const char *aether_last_error(void);
+/* The status of the last failure on the calling thread (AETHER_OK if none); cleared by aether_clear_error(). */
+AETHER_API int aether_last_status(void);
+AETHER_API void aether_clear_error(void);
+
+/* Library version ("0.1.0") and variant ("release", "asan", "ubsan", "tsan", "msan"). */
+AETHER_API const char *aether_version(void);
+AETHER_API const char *aether_variant(void);
+/* Compiler id/version and the C flags this library was built with. */
+AETHER_API const char *aether_build_compiler(void);
+AETHER_API const char *aether_build_flags(void);
+
+/* CPU features, probed once with CPUID and XGETBV (a feature counts only if the OS saves its registers). */
+enum {
+  AETHER_CPU_SSE42 = 1u << 0,
+  AETHER_CPU_AVX2 = 1u << 1,
+  AETHER_CPU_FMA = 1u << 2,
+  AETHER_CPU_AVX512F = 1u << 3,
+  AETHER_CPU_AVX512BW = 1u << 4,
+  AETHER_CPU_AVX512VL = 1u << 5
+};
+AETHER_API uint32_t aether_cpu_features(void);
+/* Writes the CPU brand string (NUL-terminated, at most len-1 bytes); returns its length or a negative status. */
+AETHER_API int aether_cpu_model(char *out, size_t len);
+
+/* ================================================================================ safe allocator === */
+/* Layout of a block: [AllocHeader 24 B][front guard][user data][back guard]. Guards hold the 0xDEADBEEF
+ * pattern, the header holds the size, a magic number and a 32-bit checksum keyed by a per-process random
+ * cookie. The registry (per-block state kept outside the block) knows every live allocation, so a free of an
+ * unknown pointer is diagnosed without reading memory through it. Diagnostics go to stderr (or the log file)
+ * with the prefix "AETHER MEMORY ERROR: "; see aether_memory_errors() to read them as data. */
+
+/* Initialize the allocator: read AETHER_* options from the environment. Idempotent; called implicitly by the
+ * first allocation, so a program that forgets it still works. */
+AETHER_API void aether_memory_init(void);
+/* Allocate size bytes aligned to alignof(max_align_t) with guards; NULL for size 0 or when out of memory. */
+AETHER_API void *aether_safe_malloc(size_t size);
+/* Free with checks: NULL is a no-op; a double free, an unknown pointer or damaged guards are diagnosed and the
+ * bad pointer is left alone. The block is poisoned and quarantined before it can be reused. */
+AETHER_API void aether_safe_free(void *ptr);
+/* realloc with data preserved: (NULL, n) allocates, (p, 0) frees and returns NULL, an unknown or freed p is
+ * diagnosed ("Invalid realloc") and NULL returned; on failure the old block is left intact. */
+AETHER_API void *aether_safe_realloc(void *ptr, size_t new_size);
+/* Zeroed count*size bytes; NULL (with AETHER_ERR_SIZE_OVERFLOW) if the product overflows, or if it is 0. */
+AETHER_API void *aether_safe_calloc(size_t count, size_t size);
+/* size bytes aligned to alignment (a power of two; at least sizeof(void *) is used); NULL on a bad alignment. */
+AETHER_API void *aether_safe_aligned_alloc(size_t alignment, size_t size);
+/* The size requested for a live block, or 0 if ptr is not a live allocation (nothing is read through ptr). */
+AETHER_API size_t aether_safe_usable_size(const void *ptr);
+/* Number of live allocations now; if any, prints "AETHER MEMORY: N allocation(s) leaked: ..." listing the
+ * largest (up to AETHER_LEAK_REPORT_MAX) with address and size. */
+AETHER_API size_t aether_check_leaks(void);
+/* Bytes currently allocated by users (requested sizes, live blocks only). Exact once threads are quiescent. */
+AETHER_API size_t aether_memory_usage(void);
+/* Verify the guards and header of every live allocation now; reports each damaged block and returns how many
+ * are damaged. Safe to call while other threads allocate (a block freed meanwhile is skipped). */
+AETHER_API size_t aether_memory_check_all(void);
+
+/* The unchecked fast path: the system allocator, no guards, no tracking (for performance-critical code). */
+AETHER_API void *aether_malloc(size_t size);
+AETHER_API void aether_free(void *ptr);
+
+/* Kinds of memory errors; also the index into aether_memory_stats.errors[]. */
+typedef enum aether_memory_error_kind {
+  AETHER_MEM_DOUBLE_FREE = 0,
+  AETHER_MEM_INVALID_FREE = 1,
+  AETHER_MEM_BUFFER_UNDERFLOW = 2,
+  AETHER_MEM_BUFFER_OVERFLOW = 3,
+  AETHER_MEM_INVALID_REALLOC = 4,
+  AETHER_MEM_USE_AFTER_FREE = 5,
+  AETHER_MEM_ERROR_KINDS = 6
+} aether_memory_error_kind;
+/* "double-free", "invalid-free", ...; "unknown" for an out-of-range kind. */
+AETHER_API const char *aether_memory_error_kind_name(int kind);
+
+typedef struct aether_memory_stats {
+  uint64_t live_count;        /* allocations live now */
+  uint64_t live_bytes;        /* user bytes live now (same as aether_memory_usage) */
+  uint64_t peak_bytes;        /* high-water mark of live_bytes (exact single-threaded, else within 64 KiB/thread) */
+  uint64_t total_allocs;      /* successful allocations since init */
+  uint64_t total_frees;       /* successful frees since init */
+  uint64_t total_bytes;       /* user bytes allocated since init */
+  uint64_t quarantine_bytes;  /* user bytes held in quarantine now (all threads) */
+  uint64_t reserved_bytes;    /* address space taken from the OS for blocks and metadata */
+  uint64_t errors[AETHER_MEM_ERROR_KINDS]; /* errors detected, by aether_memory_error_kind */
+} aether_memory_stats;
+/* Fill *out (must not be NULL). */
+AETHER_API aether_status aether_memory_get_stats(aether_memory_stats *out);
+
+/* One detected error. The newest AETHER_MEMORY_EVENT_RING are kept in memory. */
+#define AETHER_MEMORY_EVENT_RING 256
+typedef struct aether_memory_event {
+  uint64_t seq;         /* 1, 2, 3, ... since init: a reader remembers the last seq it saw */
+  uint64_t address;     /* the user pointer the error concerns */
+  uint64_t size;        /* the block's requested size, when known (else 0) */
+  uint64_t detail;      /* bad magic value, or offset of the first damaged byte from the user pointer */
+  uint64_t time_ns;     /* CLOCK_MONOTONIC */
+  uint32_t kind;        /* aether_memory_error_kind */
+  uint32_t thread_id;   /* the OS thread id that detected it */
+} aether_memory_event;
+/* Copy events with seq > after_seq, oldest first, into out[0..max); returns how many were copied. */
+AETHER_API size_t aether_memory_errors(uint64_t after_seq, aether_memory_event *out, size_t max);
+
+/* Called after an error is printed (from the detecting thread; must not call the allocator). NULL removes it. */
+typedef void aether_memory_error_fn(const aether_memory_event *event, void *arg);
+AETHER_API void aether_memory_set_error_handler(aether_memory_error_fn *fn, void *arg);
+
+/* Options: one table, read from AETHER_<NAME> in the environment at init, or set here by name (lower case).
+ *   quarantine_bytes   AETHER_QUARANTINE_BYTES  262144  freed bytes each thread holds back (0 disables)
+ *   abort_on_error     AETHER_ABORT_ON_ERROR    0       abort() after reporting any memory error
+ *   log_file           AETHER_LOG_FILE          ""      append diagnostics to this file instead of stderr
+ *   redzone            AETHER_REDZONE           8       guard bytes on each side, 8..4096 (set before the first
+ *                                                       allocation; rounded so user data stays 16-aligned)
+ *   leak_report_max    AETHER_LEAK_REPORT_MAX   16      leaks listed by aether_check_leaks
+ *   quiet              AETHER_QUIET             0       count and record errors without printing them
+ * Returns AETHER_ERR_INVALID_ARGUMENT for an unknown name or a bad value, AETHER_ERR_BUSY for redzone after
+ * the first allocation. */
+AETHER_API aether_status aether_memory_set_option(const char *name, const char *value);
+/* Current value of an option as text in out (NUL-terminated); returns its length or a negative status. */
+AETHER_API int aether_memory_get_option(const char *name, char *out, size_t len);
+
+/* Live allocations, largest first: fills out[0..max) and returns the total number live. */
+typedef struct aether_memory_block {
+  uint64_t address;
+  uint64_t size;
+} aether_memory_block;
+AETHER_API size_t aether_memory_live_blocks(aether_memory_block *out, size_t max);
+
+/* ======================================================================= lock-free queues (issue 3) === */
+
+/* ====================================================================== lock-free aligned pool (issue 3) === */
+
+/* ========================================================================= SIMD state vectors (issue 4) === */
+
+/* =============================================================================== device pools (issue 5) === */
+
+/* ================================================================== stack safety and layout (issue 7) === */
+
+/* ============================================================================ benchmark loops (in C) === */
+/* Timed loops launched by one call, so a figure carries no FFI cost. Latency percentiles time every operation
+ * with the cycle counter (its own overhead subtracted); throughput comes from a separate untimed pass. */
+typedef struct aether_bench_result {
+  uint64_t ops;        /* operations completed by all threads in the throughput pass */
+  uint64_t elapsed_ns; /* wall time of the throughput pass */
+  double ns_per_op;    /* elapsed_ns * threads / ops: one operation's cost as one thread sees it */
+  double ops_per_sec;  /* ops / elapsed: all threads together */
+  double p50_ns, p90_ns, p99_ns, p999_ns, max_ns; /* per operation, from the timed pass */
+  uint64_t samples;    /* operations in the timed pass */
+} aether_bench_result;
+
+enum { AETHER_BENCH_LIBC = 0, AETHER_BENCH_SAFE = 1, AETHER_BENCH_UNCHECKED = 2 };
+/* Each of threads (1..64) threads does pairs (1..2^32) of p = malloc(size); free(p) with the chosen allocator
+ * (glibc malloc, aether_safe_*, aether_malloc); size in [1, 2^30]. */
+AETHER_API aether_status aether_bench_alloc(int allocator, size_t size, uint64_t pairs, uint32_t threads,
+                                            aether_bench_result *out);
+/* Nanoseconds per cycle-counter tick, as calibrated (for callers that time loops themselves). */
+AETHER_API double aether_bench_ns_per_tick(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AETHER_H */

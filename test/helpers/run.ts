@@ -1,0 +1,53 @@
+// Helpers that run things in child processes: the CLI as users call it, and scripts that may crash or print
+// diagnostics (death tests, deliberate corruption) so the test runner itself is never at risk.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..", "..");
+export const CLI = join(ROOT, "cli", "aether.ts");
+export const BUN = process.execPath;
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `aether <args>` (NO_COLOR, so output is plain) and capture everything. */
+export function aether(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string; timeoutMs?: number } = {}): Ran {
+  return runCmd([BUN, CLI, ...args], opts);
+}
+
+export function runCmd(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string; timeoutMs?: number } = {}): Ran {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...opts.env })) if (v !== undefined) env[k] = v;
+  const r = Bun.spawnSync({
+    cmd,
+    cwd: opts.cwd ?? ROOT,
+    env,
+    stdin: opts.stdin !== undefined ? Buffer.from(opts.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  return { code: r.exitCode ?? (r.signalCode ? 128 : -1), stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Run a TypeScript snippet in a fresh Bun process. The snippet can `import { memory } from "aether-memory"`
+ * (resolved through tsconfig paths) and anything under cli/. */
+export function runSnippet(code: string, opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Ran {
+  const dir = join(ROOT, "test", ".snippets");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `s${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
+  writeFileSync(file, code);
+  try {
+    return runCmd([BUN, file], opts);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** Lines of stderr that are allocator diagnostics. */
+export function diagnostics(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.startsWith("AETHER MEMORY"));
+}
