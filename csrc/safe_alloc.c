@@ -166,10 +166,12 @@ static void lookup(const void *p, ae_lookup *lk) {
 
 /* The word where a header's magic would be, if that address is inside one of our segments (always mapped). */
 static bool read_magic(const void *p, uint32_t *magic) {
-  const uint8_t *at = (const uint8_t *)p - _ae_front_guard - sizeof(ae_header) + offsetof(ae_header, magic);
   ae_segment *seg = _ae_segment_of(p);
-  if (seg == NULL || (uintptr_t)at < (uintptr_t)seg + sizeof(ae_segment)) return false;
-  memcpy(magic, at, sizeof *magic);
+  if (seg == NULL) return false;
+  /* Integer arithmetic: p may be near zero, and pointer arithmetic on it would overflow. */
+  const uintptr_t at = (uintptr_t)p - _ae_front_guard - sizeof(ae_header) + offsetof(ae_header, magic);
+  if (at < (uintptr_t)seg + sizeof(ae_segment) || at > (uintptr_t)p) return false;
+  memcpy(magic, (const void *)at, sizeof *magic);
   return true;
 }
 

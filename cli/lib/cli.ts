@@ -42,6 +42,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (debug) console.error(e);
     const path = argv.filter((a) => !a.startsWith("-")).slice(0, 1).join(" ");
+    if (firstLine(e).startsWith("Command not found")) {
+      const known = COMMANDS.flatMap((c) => c.paths ?? []).map((p) => p.join(" "));
+      const guess = known.find((k) => k.startsWith(argv[0]?.slice(0, 2) ?? "\0"));
+      const hint = guess ? `did you mean '${guess}'? ` : "";
+      process.stderr.write(`aether: unknown command '${argv[0] ?? ""}' (${hint}see 'aether --help')\n`);
+      return 2;
+    }
     process.stderr.write(`aether: ${firstLine(e)} (see 'aether ${path ? `${path} ` : ""}--help')\n`);
     return 2;
   }
