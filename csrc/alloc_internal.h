@@ -44,9 +44,12 @@ void _ae_options_load_env(void);
 
 /* ----------------------------------------------------------------------------------------- report --- */
 /* Print one diagnostic line (unless quiet), record the event, count it, call the user hook, abort if asked.
- * The line is formatted by the caller so each message keeps the specification's exact wording. */
-void _ae_report(aether_memory_error_kind kind, const void *addr, uint64_t size, uint64_t detail,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+ * The line is formatted by the caller so each message keeps the specification's exact wording. alloc_trace and
+ * free_trace are the block's stack ids when known (0 otherwise); the detecting stack is captured here. */
+void _ae_report_traced(aether_memory_error_kind kind, const void *addr, uint64_t size, uint64_t detail,
+                       uint32_t alloc_trace, uint32_t free_trace, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+#define _ae_report(kind, addr, size, detail, ...) _ae_report_traced(kind, addr, size, detail, 0, 0, __VA_ARGS__)
 /* Write a line (a newline is added) to the diagnostics sink, whatever the quiet option says. */
 void _ae_log_line(const char *line, size_t len);
 /* Switch the sink to path ("" for stderr); returns a status. */
@@ -67,6 +70,9 @@ typedef struct ae_header {
   uint32_t free_trace;  /* stack id of the free */
 } ae_header;
 _Static_assert(sizeof(ae_header) == 24, "the header plus an 8-byte guard must be 32 bytes to keep 16-alignment");
+
+/* The header sits before the front guard. */
+#define _ae_header_of(user) ((ae_header *)((uint8_t *)(user) - _ae_front_guard - sizeof(ae_header)))
 
 #define AE_MAGIC_LIVE 0xAE7EA11Cu
 #define AE_MAGIC_FREED 0xAE7EF8EEu
@@ -278,6 +284,15 @@ static inline __attribute__((always_inline)) void _ae_quarantine_push_small(ae_h
 void _ae_heap_atfork_prepare(void);
 void _ae_heap_atfork_parent(void);
 void _ae_heap_atfork_child(void);
+
+/* ---------------------------------------------------------------------------------------- traces --- */
+extern _Atomic int _ae_backtrace_on;
+/* Record the calling stack (minus skip innermost frames) in the depot; its id, or 0. */
+uint32_t _ae_trace_capture(int skip);
+bool _ae_trace_valid(uint32_t id);
+void _ae_trace_atfork_prepare(void);
+void _ae_trace_atfork_parent(void);
+void _ae_trace_atfork_child(void);
 
 /* ----------------------------------------------------------------------------------------- huge --- */
 void *_ae_huge_alloc(size_t size, size_t alignment);

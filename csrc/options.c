@@ -34,6 +34,7 @@ static const opt_def option_table[] = {
     {"redzone", "AETHER_REDZONE", OPT_SIZE, 8, 4096, "guard bytes on each side of a block"},
     {"leak_report_max", "AETHER_LEAK_REPORT_MAX", OPT_SIZE, 0, 1 << 20, "leaks listed by aether_check_leaks"},
     {"quiet", "AETHER_QUIET", OPT_BOOL, 0, 1, "record errors without printing them"},
+    {"backtrace", "AETHER_BACKTRACE", OPT_BOOL, 0, 1, "record the call stack of every allocation and free"},
 };
 
 static const opt_def *find_option(const char *name) {
@@ -109,8 +110,10 @@ static aether_status apply(const opt_def *d, const char *value, bool from_env) {
     int b;
     AE_RETURN_ERROR_IF(parse_bool(value, &b) != 0, AETHER_ERR_INVALID_ARGUMENT,
                        "option %s: '%s' is not a boolean (1/0, true/false, yes/no, on/off)", d->name, value);
-    atomic_store_explicit(strcmp(d->name, "abort_on_error") == 0 ? &_ae_opt.abort_on_error : &_ae_opt.quiet, b,
-                          memory_order_relaxed);
+    _Atomic int *target = strcmp(d->name, "abort_on_error") == 0 ? &_ae_opt.abort_on_error
+                          : strcmp(d->name, "quiet") == 0          ? &_ae_opt.quiet
+                                                                   : &_ae_backtrace_on;
+    atomic_store_explicit(target, b, memory_order_relaxed);
   } else {
     return _ae_report_set_log_file(value);
   }
@@ -136,7 +139,7 @@ aether_status aether_memory_set_option(const char *name, const char *value) {
                      "aether_memory_set_option: name and value must not be NULL");
   const opt_def *d = find_option(name);
   AE_RETURN_ERROR_IF(d == NULL, AETHER_ERR_INVALID_ARGUMENT,
-                     "unknown option '%s' (quarantine_bytes, abort_on_error, log_file, redzone, leak_report_max, quiet)",
+                     "unknown option '%s' (quarantine_bytes, abort_on_error, log_file, redzone, leak_report_max, quiet, backtrace)",
                      name);
   _ae_init_fast();
   return apply(d, value, false);
@@ -155,6 +158,7 @@ int aether_memory_get_option(const char *name, char *out, size_t len) {
   else if (strcmp(name, "leak_report_max") == 0) n = snprintf(out, len, "%zu", AE_OPT(leak_report_max));
   else if (strcmp(name, "abort_on_error") == 0) n = snprintf(out, len, "%d", AE_OPT(abort_on_error));
   else if (strcmp(name, "quiet") == 0) n = snprintf(out, len, "%d", AE_OPT(quiet));
+  else if (strcmp(name, "backtrace") == 0) n = snprintf(out, len, "%d", atomic_load(&_ae_backtrace_on));
   else {
     _ae_report_get_log_file(path, sizeof path);
     n = snprintf(out, len, "%s", path);

@@ -40,8 +40,9 @@ static bool ring_grow(ae_heap *h, uint32_t want) {
 }
 
 void _ae_report_use_after_free(void *user, size_t size, size_t offset) {
-  _ae_report(AETHER_MEM_USE_AFTER_FREE, user, size, offset,
-             "AETHER MEMORY ERROR: Use after free detected at 0x%" PRIxPTR, (uintptr_t)user);
+  const ae_header *h = _ae_header_of(user); /* still mapped: the block has not left the quarantine yet */
+  _ae_report_traced(AETHER_MEM_USE_AFTER_FREE, user, size, offset, h->alloc_trace, h->free_trace,
+                    "AETHER MEMORY ERROR: Use after free detected at 0x%" PRIxPTR, (uintptr_t)user);
 }
 
 void _ae_quarantine_evict_huge(ae_heap *h, void *user) {

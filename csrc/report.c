@@ -71,8 +71,8 @@ void _ae_report_get_log_file(char *out, size_t len) {
   pthread_mutex_unlock(&report_lock);
 }
 
-void _ae_report(aether_memory_error_kind kind, const void *addr, uint64_t size, uint64_t detail, const char *fmt,
-                ...) {
+void _ae_report_traced(aether_memory_error_kind kind, const void *addr, uint64_t size, uint64_t detail,
+                       uint32_t alloc_trace, uint32_t free_trace, const char *fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
@@ -89,6 +89,9 @@ void _ae_report(aether_memory_error_kind kind, const void *addr, uint64_t size, 
       .time_ns = _ae_now_ns(),
       .kind = (uint32_t)kind,
       .thread_id = _ae_thread_id(),
+      .alloc_trace = _ae_trace_valid(alloc_trace) ? alloc_trace : 0,
+      .free_trace = _ae_trace_valid(free_trace) ? free_trace : 0,
+      .where_trace = atomic_load_explicit(&_ae_backtrace_on, memory_order_relaxed) ? _ae_trace_capture(2) : 0,
   };
   pthread_mutex_lock(&report_lock);
   ev.seq = next_seq++;

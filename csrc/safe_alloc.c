@@ -20,15 +20,18 @@ extern __thread ae_heap *_ae_tl_heap __attribute__((tls_model("initial-exec")));
 static void atfork_prepare(void) {
   _ae_heap_atfork_prepare();
   _ae_huge_atfork_prepare();
+  _ae_trace_atfork_prepare();
   _ae_report_atfork_prepare();
 }
 static void atfork_parent(void) {
   _ae_report_atfork_parent();
+  _ae_trace_atfork_parent();
   _ae_huge_atfork_parent();
   _ae_heap_atfork_parent();
 }
 static void atfork_child(void) {
   _ae_report_atfork_child();
+  _ae_trace_atfork_child();
   _ae_huge_atfork_child();
   _ae_heap_atfork_child();
 }
@@ -80,9 +83,7 @@ size_t _ae_front_guard_damage(const uint8_t *user) {
 }
 size_t _ae_back_guard_damage(const uint8_t *user, size_t size) { return first_bad_byte(user + size, _ae_back_guard); }
 
-static inline ae_header *header_of(uint8_t *user) {
-  return (ae_header *)(user - _ae_front_guard - sizeof(ae_header));
-}
+static inline ae_header *header_of(uint8_t *user) { return _ae_header_of(user); }
 
 static inline void header_write(uint8_t *user, size_t size, uint32_t magic) {
   ae_header *h = header_of(user);
@@ -103,14 +104,14 @@ static int verify_block(uint8_t *user, size_t size) {
                   h->check != _ae_header_check(user, size, AE_MAGIC_LIVE))) {
     /* The header sits before the front guard: damage to either is a write below the block. */
     const uint64_t detail = dmg ? _ae_front_guard - (dmg - 1) : _ae_front_guard + sizeof(ae_header);
-    _ae_report(AETHER_MEM_BUFFER_UNDERFLOW, user, size, detail,
-               "AETHER MEMORY ERROR: Buffer underflow detected at 0x%" PRIxPTR, (uintptr_t)user);
+    _ae_report_traced(AETHER_MEM_BUFFER_UNDERFLOW, user, size, detail, h->alloc_trace, 0,
+                      "AETHER MEMORY ERROR: Buffer underflow detected at 0x%" PRIxPTR, (uintptr_t)user);
     bad++;
   }
   dmg = _ae_back_guard_damage(user, size);
   if (AE_UNLIKELY(dmg != 0)) {
-    _ae_report(AETHER_MEM_BUFFER_OVERFLOW, user, size, size + dmg - 1,
-               "AETHER MEMORY ERROR: Buffer overflow detected at 0x%" PRIxPTR, (uintptr_t)user);
+    _ae_report_traced(AETHER_MEM_BUFFER_OVERFLOW, user, size, size + dmg - 1, h->alloc_trace, 0,
+                      "AETHER MEMORY ERROR: Buffer overflow detected at 0x%" PRIxPTR, (uintptr_t)user);
     bad++;
   }
   return bad;
@@ -185,14 +186,34 @@ static void report_invalid_free(const void *p) {
                (uintptr_t)p);
 }
 
-static void report_double_free(const void *p, size_t size) {
-  _ae_report(AETHER_MEM_DOUBLE_FREE, p, size, 0, "AETHER MEMORY ERROR: Double free detected at 0x%" PRIxPTR,
-             (uintptr_t)p);
+/* The stacks recorded in a known block's header, when its memory is still ours to read. */
+static void block_traces(const ae_lookup *lk, const void *p, uint32_t *alloc_trace, uint32_t *free_trace) {
+  *alloc_trace = *free_trace = 0;
+  if (lk == NULL || !(lk->where == LK_SMALL || (lk->where == LK_HUGE && lk->state != AE_STATE_FREE))) return;
+  const ae_header *h = _ae_header_of(p);
+  *alloc_trace = h->alloc_trace;
+  *free_trace = h->free_trace;
 }
 
-static void report_invalid_realloc(const void *p, size_t size) {
-  _ae_report(AETHER_MEM_INVALID_REALLOC, p, size, 0, "AETHER MEMORY ERROR: Invalid realloc of 0x%" PRIxPTR,
-             (uintptr_t)p);
+static void report_double_free(const ae_lookup *lk, const void *p, size_t size) {
+  uint32_t a, f;
+  block_traces(lk, p, &a, &f);
+  _ae_report_traced(AETHER_MEM_DOUBLE_FREE, p, size, 0, a, f,
+                    "AETHER MEMORY ERROR: Double free detected at 0x%" PRIxPTR, (uintptr_t)p);
+}
+
+static void report_invalid_realloc(const ae_lookup *lk, const void *p, size_t size) {
+  uint32_t a, f;
+  block_traces(lk, p, &a, &f);
+  _ae_report_traced(AETHER_MEM_INVALID_REALLOC, p, size, 0, a, f,
+                    "AETHER MEMORY ERROR: Invalid realloc of 0x%" PRIxPTR, (uintptr_t)p);
+}
+
+static inline void record_trace(uint8_t *user, bool is_free) {
+  if (AE_LIKELY(!atomic_load_explicit(&_ae_backtrace_on, memory_order_relaxed))) return;
+  ae_header *h = header_of(user);
+  if (is_free) h->free_trace = _ae_trace_capture(1);
+  else h->alloc_trace = _ae_trace_capture(1);
 }
 
 /* ------------------------------------------------------------------------------------- accounting --- */
@@ -235,6 +256,7 @@ static inline __attribute__((always_inline)) void *alloc_small(ae_heap *h, size_
   _ae_guards_write(user, size);
   atomic_store_explicit(c.meta, AE_META(size, (size_t)(user - block), cls, AE_STATE_LIVE), memory_order_release);
   account_alloc(h, size);
+  record_trace(user, false);
   return user;
 }
 
@@ -244,6 +266,7 @@ static void *alloc_huge(ae_heap *h, size_t size, size_t alignment) {
   header_write(user, size, AE_MAGIC_LIVE);
   _ae_guards_write(user, size);
   account_alloc(h, size);
+  record_trace(user, false);
   return user;
 }
 
@@ -302,13 +325,14 @@ static void release(ae_lookup *lk, uint8_t *user, bool check) {
     const uint64_t claimed = (lk->m & ~(uint64_t)0xf) | AE_STATE_QUARANTINED;
     if (!atomic_compare_exchange_strong_explicit(lk->meta, &expected, claimed, memory_order_acq_rel,
                                                  memory_order_acquire)) {
-      report_double_free(user, lk->size); /* another thread freed it between our lookup and our claim */
+      report_double_free(lk, user, lk->size); /* another thread freed it between our lookup and our claim */
       return;
     }
   } else if (!_ae_huge_claim(user)) {
-    report_double_free(user, lk->size);
+    report_double_free(lk, user, lk->size);
     return;
   }
+  record_trace(user, true);
   if (check) verify_fast(user, lk->size);
   if (AE_UNLIKELY(h == NULL)) return; /* no heap to quarantine in: the block stays claimed (leaked, not reused) */
   account_free(h, lk->size);
@@ -345,6 +369,7 @@ static inline __attribute__((always_inline)) bool free_fast(ae_heap *h, uint8_t 
     return false;
   const size_t size = AE_META_SIZE(m);
   verify_fast(p, size);
+  record_trace(p, true);
   account_free(h, size);
   _ae_quarantine_push_small(h, p, meta, size, r->block_size);
   return true;
@@ -362,7 +387,7 @@ void aether_safe_free(void *ptr) {
     return;
   }
   if (AE_UNLIKELY(lk.state != AE_STATE_LIVE)) {
-    report_double_free(ptr, lk.size);
+    report_double_free(&lk, ptr, lk.size);
     return;
   }
   release(&lk, ptr, true);
@@ -378,7 +403,7 @@ void *aether_safe_realloc(void *ptr, size_t new_size) {
   ae_lookup lk;
   lookup(ptr, &lk);
   if (AE_UNLIKELY(lk.where <= LK_IN_SEGMENT || lk.state != AE_STATE_LIVE)) {
-    report_invalid_realloc(ptr, lk.where > LK_IN_SEGMENT ? lk.size : 0);
+    report_invalid_realloc(lk.where > LK_IN_SEGMENT ? &lk : NULL, ptr, lk.where > LK_IN_SEGMENT ? lk.size : 0);
     _ae_fail(AETHER_ERR_INVALID_POINTER, "aether_safe_realloc: %p is not a live allocation", ptr);
     return NULL;
   }
@@ -395,7 +420,7 @@ void *aether_safe_realloc(void *ptr, size_t new_size) {
                                                          AE_META(new_size, off, AE_META_CLS(lk.m), AE_STATE_LIVE),
                                                          memory_order_acq_rel, memory_order_acquire);
       if (!in_place) { /* freed by another thread while we looked */
-        report_invalid_realloc(ptr, lk.size);
+        report_invalid_realloc(&lk, ptr, lk.size);
         return NULL;
       }
     }
@@ -446,7 +471,7 @@ static void top_k_visit(void *user, size_t size, _Atomic uint64_t *meta, void *a
   t->count++;
   t->bytes += size;
   if (t->max == 0) return;
-  aether_memory_block b = {(uint64_t)(uintptr_t)user, size};
+  aether_memory_block b = {(uint64_t)(uintptr_t)user, size, header_of(user)->alloc_trace, 0};
   size_t i;
   if (t->filled < t->max) {
     i = t->filled++;

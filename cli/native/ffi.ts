@@ -96,6 +96,7 @@ const symbols = {
   aether_memory_set_option: { args: [cstring, cstring], returns: i32 },
   aether_memory_get_option: { args: [cstring, ptr, usize], returns: i32 },
   aether_memory_live_blocks: { args: [ptr, usize], returns: usize },
+  aether_memory_trace: { args: [u32, ptr, usize], returns: usize },
 
   // ---- lock-free queues (issue 3)
 

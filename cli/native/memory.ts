@@ -33,11 +33,23 @@ export interface MemoryEvent {
   detail: number;
   timeNs: number;
   threadId: number;
+  /** stack ids (memory.trace) of the allocation, the free and the detection; 0 when unknown or backtraces off */
+  allocTrace: number;
+  freeTrace: number;
+  whereTrace: number;
 }
 
-export type OptionName = "quarantine_bytes" | "abort_on_error" | "log_file" | "redzone" | "leak_report_max" | "quiet";
+export type OptionName =
+  | "quarantine_bytes"
+  | "abort_on_error"
+  | "log_file"
+  | "redzone"
+  | "leak_report_max"
+  | "quiet"
+  | "backtrace";
 
-const EVENT_BYTES = 48; // aether_memory_event: five u64, two u32
+const EVENT_BYTES = 64; // aether_memory_event: five u64, six u32
+const BLOCK_BYTES = 24; // aether_memory_block: two u64, two u32
 
 function nullable(p: Pointer | null): Pointer | null {
   return p === null || (p as unknown as number) === 0 ? null : p;
@@ -118,6 +130,9 @@ export const memory = {
         timeNs: Number(view.getBigUint64(o + 32, true)),
         kind: ERROR_KINDS[kind] ?? ("unknown" as ErrorKind),
         threadId: view.getUint32(o + 44, true),
+        allocTrace: view.getUint32(o + 48, true),
+        freeTrace: view.getUint32(o + 52, true),
+        whereTrace: view.getUint32(o + 56, true),
       });
     }
     return out;
@@ -137,12 +152,27 @@ export const memory = {
     return Buffer.from(out.subarray(0, n)).toString("utf8");
   },
   /** Live blocks, largest first (at most max), and how many are live in all. */
-  liveBlocks(max = 100): { total: number; blocks: { address: number; size: number }[] } {
-    const buf = new BigUint64Array(Math.max(1, max) * 2);
-    const total = Number(native().aether_memory_live_blocks(buf, max));
+  liveBlocks(max = 100): { total: number; blocks: { address: number; size: number; allocTrace: number }[] } {
+    const buf = new ArrayBuffer(Math.max(1, max) * BLOCK_BYTES);
+    const total = Number(native().aether_memory_live_blocks(new Uint8Array(buf), max));
+    const v = new DataView(buf);
     const blocks = [];
-    for (let i = 0; i < Math.min(total, max); i++) blocks.push({ address: Number(buf[2 * i]), size: Number(buf[2 * i + 1]) });
+    for (let i = 0; i < Math.min(total, max); i++) {
+      const o = i * BLOCK_BYTES;
+      blocks.push({
+        address: Number(v.getBigUint64(o, true)),
+        size: Number(v.getBigUint64(o + 8, true)),
+        allocTrace: v.getUint32(o + 16, true),
+      });
+    }
     return { total, blocks };
+  },
+  /** The return addresses of a recorded stack, innermost first ([] for 0 or an unknown id). */
+  trace(id: number, max = 64): number[] {
+    if (!id) return [];
+    const buf = new BigUint64Array(max);
+    const n = Number(native().aether_memory_trace(id, buf, max));
+    return Array.from(buf.subarray(0, Math.min(n, max)), Number);
   },
   /** A zero-copy view of len bytes at p (len must not exceed what was allocated). */
   view(p: Pointer, len: number): Uint8Array {

@@ -168,6 +168,10 @@ typedef struct aether_memory_event {
   uint64_t time_ns;     /* CLOCK_MONOTONIC */
   uint32_t kind;        /* aether_memory_error_kind */
   uint32_t thread_id;   /* the OS thread id that detected it */
+  uint32_t alloc_trace; /* stack ids for aether_memory_trace (0: unknown, or backtraces off): the allocation, */
+  uint32_t free_trace;  /* the (first) free, */
+  uint32_t where_trace; /* and where the error was detected */
+  uint32_t reserved;
 } aether_memory_event;
 /* Copy events with seq > after_seq, oldest first, into out[0..max); returns how many were copied. */
 AETHER_API size_t aether_memory_errors(uint64_t after_seq, aether_memory_event *out, size_t max);
@@ -184,6 +188,7 @@ AETHER_API void aether_memory_set_error_handler(aether_memory_error_fn *fn, void
  *                                                       allocation; rounded so user data stays 16-aligned)
  *   leak_report_max    AETHER_LEAK_REPORT_MAX   16      leaks listed by aether_check_leaks
  *   quiet              AETHER_QUIET             0       count and record errors without printing them
+ *   backtrace          AETHER_BACKTRACE         0       record the call stack of every allocation and free
  * Returns AETHER_ERR_INVALID_ARGUMENT for an unknown name or a bad value, AETHER_ERR_BUSY for redzone after
  * the first allocation. */
 AETHER_API aether_status aether_memory_set_option(const char *name, const char *value);
@@ -194,8 +199,15 @@ AETHER_API int aether_memory_get_option(const char *name, char *out, size_t len)
 typedef struct aether_memory_block {
   uint64_t address;
   uint64_t size;
+  uint32_t alloc_trace; /* stack id of the allocation (0 when backtraces were off) */
+  uint32_t reserved;
 } aether_memory_block;
 AETHER_API size_t aether_memory_live_blocks(aether_memory_block *out, size_t max);
+
+/* Backtraces, when the backtrace option is on (AETHER_BACKTRACE=1): each allocation and free records its call
+ * stack once in a deduplicating depot. Copies the return addresses of stack id (innermost first) into
+ * frames[0..max) and returns how many there are (0 for an unknown id). */
+AETHER_API size_t aether_memory_trace(uint32_t id, uint64_t *frames, size_t max);
 
 /* ======================================================================= lock-free queues (issue 3) === */
 
