@@ -311,6 +311,12 @@ void _ae_huge_atfork_parent(void);
 void _ae_huge_atfork_child(void);
 
 /* ---------------------------------------------------------------------------- shared helpers --- */
+/* Allocation with C library semantics for the preload: size 0 gives a unique block (its size is recorded as 0,
+ * so any write into it is an overflow); alignment is a power of two. */
+void *_ae_safe_alloc(size_t size, size_t alignment);
+/* Set (from a signal handler) to ask for aether_memory_check_all() at the next cache refill. */
+extern _Atomic int _ae_check_requested;
+
 void _ae_ensure_init(void);
 extern _Atomic int _ae_init_state; /* 0 none, 1 running, 2 done */
 static inline void _ae_init_fast(void) {

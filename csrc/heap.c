@@ -170,6 +170,10 @@ static bool run_has_free(const ae_run *r) { return r->free_list != NULL || r->bu
 
 /* ------------------------------------------------------------------------------------- central --- */
 bool _ae_central_refill(ae_heap *h, unsigned cls) {
+  /* A walk asked for by a signal handler runs here, where this thread holds no allocator lock. */
+  if (AE_UNLIKELY(atomic_load_explicit(&_ae_check_requested, memory_order_relaxed)) &&
+      atomic_exchange_explicit(&_ae_check_requested, 0, memory_order_relaxed))
+    aether_memory_check_all();
   ae_central *c = &centrals[cls];
   ae_tcache *tc = &h->cache[cls];
   const uint32_t want = tc->cap / 2 > 0 ? tc->cap / 2 : 1;

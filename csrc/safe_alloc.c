@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 _Atomic int _ae_init_state;
+_Atomic int _ae_check_requested;
 _Atomic int _ae_heap_used;
 uint64_t _ae_cookie;
 extern __thread ae_heap *_ae_tl_heap __attribute__((tls_model("initial-exec")));
@@ -283,11 +284,24 @@ static void *alloc_aligned(size_t size, size_t alignment) {
   return alloc_huge(h, size, alignment);
 }
 
+/* With the largest redzone (4096 on each side) a block of this size still fits the biggest size class. */
+#define AE_FAST_MAX (AE_MAX_SMALL_BLOCK - 4096 - 8192)
+
 void *aether_safe_malloc(size_t size) {
   if (AE_UNLIKELY(size == 0)) return NULL;
   ae_heap *h = _ae_tl_heap;
-  if (AE_LIKELY(h != NULL && size <= AE_MAX_SMALL_BLOCK - 4096 - 8192)) return alloc_small(h, size, 16);
+  if (AE_LIKELY(h != NULL && size <= AE_FAST_MAX)) return alloc_small(h, size, 16);
   return alloc_aligned(size, 16);
+}
+
+void *_ae_safe_alloc(size_t size, size_t alignment) {
+  ae_heap *h = _ae_tl_heap;
+  if (AE_LIKELY(h != NULL && alignment <= 16 && size <= AE_FAST_MAX)) return alloc_small(h, size, 16);
+  if (size > ((size_t)1 << 46) || alignment > ((size_t)1 << 30)) {
+    _ae_fail(AETHER_ERR_OUT_OF_RANGE, "%zu bytes aligned to %zu is out of range", size, alignment);
+    return NULL;
+  }
+  return alloc_aligned(size, alignment < 16 ? 16 : alignment);
 }
 
 void *aether_safe_calloc(size_t count, size_t size) {

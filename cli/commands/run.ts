@@ -2,7 +2,9 @@ import { Command, Option } from "clipanion";
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { plugin } from "bun";
-import { AetherCommand, UsageError } from "../lib/command.ts";
+import * as t from "typanion";
+import { AetherCommand, parseCount, UsageError } from "../lib/command.ts";
+import { formatRunReport, runProgram, type RunOptions } from "../lib/run-program.ts";
 import { memory } from "../native/memory.ts";
 
 const API_PATH = resolve(import.meta.dir, "..", "native", "api.ts");
@@ -31,23 +33,71 @@ function provideApi(root: string): void {
 export class RunCommand extends AetherCommand {
   static override paths = [["run"]];
   static override usage = Command.Usage({
-    description: "run a script with the runtime loaded, then report leaks",
+    description: "run a native program (or a script) under the safe allocator and report what it found",
     details: `
-      Runs a TypeScript or JavaScript file in this process with libaether loaded; the script can
-      \`import { memory } from "aether-memory"\`. When its top-level code (including top-level await) has
-      finished, the leak report of the safe allocator is printed (aether_check_leaks) and the exit code is 1
-      if anything leaked or the script threw, else 0.
+      \`aether run [options] -- <program> [args...]\` runs any dynamically linked program with
+      libaether-preload.so as its malloc: every heap allocation gets guards, a registry entry and the quarantine.
+      stdin, stdout, stderr and the exit code pass through; diagnostics appear on the program's stderr as they
+      happen (or in --log FILE), and when it exits a report follows on stderr: errors by kind with addresses (with
+      --backtrace or AETHER_BACKTRACE=1, the allocating and freeing call stacks, symbolized) and the blocks still
+      allocated at exit, largest first. Every process of the run (children of a shell, make, git) reports.
+      At exit, and on SIGUSR2 (at the program's next allocation), every live block's guards are verified, so an
+      overflow of a block that is never freed is still reported. The exit code is the program's own, or 1 with
+      --fail-on-error when memory errors were found.
+
+      Without \`--\`, a .ts/.js/.mjs path runs as a Bun script with the runtime loaded (it can
+      \`import { memory } from "aether-memory"\`); the leak report of the safe allocator follows and the exit
+      code is 1 if anything leaked or the script threw. Anything else runs as a program.
     `,
-    examples: [["Run the specification's example", "aether run examples/leak-check.ts"]],
+    examples: [
+      ["Run a program", "aether run -- python3 script.py"],
+      ["Stacks, a wider redzone, fail on any error", "aether run --backtrace --redzone 64 --fail-on-error -- ./myprog"],
+      ["Every leak with its stack, report as JSON", "aether run --leaks full --backtrace --report run.json -- ./myprog"],
+      ["The specification's example, as a Bun script", "aether run examples/leak-check.ts"],
+    ],
   });
 
-  script = Option.String({ required: true, name: "script" });
+  leaks = Option.String("--leaks", "summary", {
+    description: "summary (the program's largest blocks), full (every process, with stacks) or off",
+    validator: t.isEnum(["summary", "full", "off"] as const),
+  });
+  abortOnError = Option.Boolean("--abort-on-error", false, { description: "abort the program at the first memory error" });
+  failOnError = Option.Boolean("--fail-on-error", false, { description: "exit 1 if any memory error was found" });
+  log = Option.String("--log", { description: "write the allocator's diagnostics to FILE instead of stderr" });
+  quarantine = Option.String("--quarantine", { description: "freed bytes each thread holds back (default 256k)" });
+  redzone = Option.String("--redzone", { description: "guard bytes on each side of a block, 8 to 4096 (default 8)" });
+  backtrace = Option.Boolean("--backtrace", false, { description: "record and print allocation and free stacks" });
+  json = Option.Boolean("--json", false, { description: "print the report as JSON (on stderr)" });
+  report = Option.String("--report", { description: "also write the JSON report to FILE" });
+  target = Option.String({ required: true, name: "program" });
   args = Option.Proxy();
 
   async execute(): Promise<number> {
-    if (!SCRIPT.test(this.script)) throw new UsageError(`'${this.script}' is not a .ts, .js or .mjs script`);
-    const path = resolve(this.script);
-    if (!existsSync(path)) throw new UsageError(`script not found: ${this.script}`);
+    const raw = process.argv.slice(2);
+    const dashdash = raw.indexOf("--");
+    const targetIndex = raw.indexOf(this.target);
+    const programMode = dashdash >= 0 && dashdash < targetIndex;
+    if (!programMode && SCRIPT.test(this.target)) return this.runScript();
+    const opts: RunOptions = {
+      leaks: this.leaks as RunOptions["leaks"],
+      abortOnError: this.abortOnError,
+      failOnError: this.failOnError,
+      log: this.log,
+      quarantine: this.quarantine !== undefined ? parseCount("--quarantine", this.quarantine, 0, 2 ** 40) : undefined,
+      redzone: this.redzone !== undefined ? parseCount("--redzone", this.redzone, 8, 4096) : undefined,
+      backtrace: this.backtrace || process.env.AETHER_BACKTRACE === "1",
+      json: this.json,
+      report: this.report,
+    };
+    const { code, report } = await runProgram(this.target, this.args, opts);
+    if (this.json) this.err(JSON.stringify(report, null, 2));
+    else this.err(formatRunReport(report, opts.leaks));
+    return code;
+  }
+
+  private async runScript(): Promise<number> {
+    const path = resolve(this.target);
+    if (!existsSync(path)) throw new UsageError(`script not found: ${this.target}`);
     memory.init();
     const seq0 = memory.lastErrorSeq();
     provideApi(dirname(path));
@@ -57,11 +107,11 @@ export class RunCommand extends AetherCommand {
       await import(path);
     } catch (e) {
       threw = true;
-      this.err(`aether run: ${this.script} threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      this.err(`aether run: ${this.target} threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
     const leaks = memory.checkLeaks();
     const errors = memory.errors(seq0).length;
-    this.err(`aether run: ${this.script} finished: ${errors} memory error(s), ${leaks} leak(s)`);
+    this.err(`aether run: ${this.target} finished: ${errors} memory error(s), ${leaks} leak(s)`);
     return threw || leaks > 0 ? 1 : 0;
   }
 }
