@@ -21,6 +21,8 @@ export interface RunOptions {
   backtrace: boolean;
   json: boolean;
   report?: string;
+  /** what the program's stdin/stdout/stderr are connected to (default: this process's) */
+  stdio?: "inherit" | "ignore";
 }
 
 interface RawEvent {
@@ -152,7 +154,8 @@ export async function runProgram(program: string, args: string[], opts: RunOptio
     if (opts.redzone !== undefined) env.AETHER_REDZONE = String(opts.redzone);
     if (opts.backtrace) env.AETHER_BACKTRACE = "1";
 
-    const child = Bun.spawn({ cmd: [exe, ...args], argv0: program, env, stdio: ["inherit", "inherit", "inherit"] });
+    const io = opts.stdio ?? "inherit";
+    const child = Bun.spawn({ cmd: [exe, ...args], argv0: program, env, stdio: [io, io, io] });
     // The terminal's Ctrl-C reaches the program directly; this process waits to report, and passes on the
     // signals that were meant for it alone.
     const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
