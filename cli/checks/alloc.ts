@@ -130,9 +130,15 @@ export const allocCheck: CheckDef = {
       rmSync(dir, { recursive: true, force: true });
     }
 
-    const safe = benchAlloc("safe", 64, 200_000);
-    const libc = benchAlloc("libc", 64, 200_000);
-    const ratio = safe.nsPerOp / libc.nsPerOp;
+    // Alternate subject and baseline and keep the median ratio: one slow moment of a shared machine cannot
+    // decide the figure.
+    const pairs: { safe: number; libc: number }[] = [];
+    for (let i = 0; i < 5; i++) pairs.push({ safe: benchAlloc("safe", 64, 100_000).nsPerOp, libc: benchAlloc("libc", 64, 100_000).nsPerOp });
+    pairs.sort((a, b) => a.safe / a.libc - b.safe / b.libc);
+    const mid = pairs[2]!;
+    const safe = { nsPerOp: mid.safe };
+    const libc = { nsPerOp: mid.libc };
+    const ratio = mid.safe / mid.libc;
     return {
       verdict: problems.length ? "fail" : "pass",
       figure: `${caught}/${ERROR_KINDS.length} error kinds caught, ${ops} clean ops silent, 0 leaks; 64 B pair ${safe.nsPerOp.toFixed(1)} ns (${ratio.toFixed(1)}x glibc)`,
