@@ -221,6 +221,10 @@ void _ae_heap_flush_peak(ae_heap *h);
 /* ----------------------------------------------------------------------------------- quarantine --- */
 /* Fast paths inline here; ring growth, huge blocks and the disabled case are in quarantine.c. */
 void _ae_quarantine_drain(ae_heap *h);
+/* Verify the poison of every block in the calling thread's quarantine now; returns how many were written to
+ * (each reported as a use after free, then re-poisoned so it is reported once). */
+size_t _ae_quarantine_verify_own(void);
+extern __thread ae_heap *_ae_tl_heap __attribute__((tls_model("initial-exec")));
 void _ae_quarantine_push(ae_heap *h, void *user, _Atomic uint64_t *meta, size_t size, size_t cost);
 void _ae_quarantine_evict_huge(ae_heap *h, void *user);
 void _ae_report_use_after_free(void *user, size_t size, size_t offset);

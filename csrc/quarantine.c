@@ -89,3 +89,26 @@ void _ae_quarantine_drain(ae_heap *h) {
   while (h->qtail != h->qhead) _ae_quarantine_evict_one(h);
   atomic_store_explicit(&h->qbytes, h->qbytes_local, memory_order_relaxed);
 }
+
+size_t _ae_quarantine_verify_own(void) {
+  ae_heap *h = _ae_tl_heap;
+  if (h == NULL) return 0;
+  size_t damaged = 0;
+  for (uint32_t i = h->qhead; i != h->qtail; i++) {
+    const ae_qentry *e = &h->qring[i & (h->qcap - 1)];
+    size_t size;
+    if (e->meta != NULL) {
+      size = AE_META_SIZE(atomic_load_explicit(e->meta, memory_order_relaxed));
+    } else {
+      unsigned state;
+      if (!_ae_huge_lookup(e->user, &state, &size)) continue;
+      if (size > AE_POISON_HUGE_MAX) size = AE_POISON_HUGE_MAX;
+    }
+    const size_t damage = _ae_poison_damage(e->user, size);
+    if (damage == 0) continue;
+    _ae_report_use_after_free(e->user, size, damage - 1);
+    memset(e->user, AE_POISON_BYTE, size); /* reported once: the eviction will find the poison intact */
+    damaged++;
+  }
+  return damaged;
+}

@@ -13,7 +13,6 @@ _Atomic int _ae_init_state;
 _Atomic int _ae_check_requested;
 _Atomic int _ae_heap_used;
 uint64_t _ae_cookie;
-extern __thread ae_heap *_ae_tl_heap __attribute__((tls_model("initial-exec")));
 
 #define AE_FLUSH_BYTES ((int64_t)64 << 10) /* live-byte delta a thread keeps before publishing it */
 
@@ -613,7 +612,7 @@ size_t aether_memory_check_all(void) {
   _ae_heap_visit_live(check_visit, st);
   _ae_huge_visit_live(check_visit, st);
   for (size_t i = 0; i < st->nfound; i++) verify_block(st->found[i].user, st->found[i].size);
-  const size_t damaged = st->damaged;
+  const size_t damaged = st->damaged + _ae_quarantine_verify_own();
   munmap(st, sizeof(check_state));
   return damaged;
 }

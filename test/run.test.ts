@@ -150,6 +150,22 @@ describe("heap bugs are caught, their clean twins are not touched", () => {
     }
   });
 
+  test("a write into a block still in the quarantine at exit is reported by the walk at exit", () => {
+    const dir = mkdtempSync(join(tmpdir(), "aether-uafx-"));
+    try {
+      const src = join(dir, "uafx.c");
+      writeFileSync(src, `#include <stdlib.h>\n#include <stdio.h>\nint main(void){char *volatile p=malloc(100);free(p);p[5]=1;printf("%p\\n",(void*)p);return 0;}\n`);
+      const exe = join(dir, "uafx");
+      expect(runCmd(["gcc", "-O0", "-Wno-use-after-free", src, "-o", exe]).code).toBe(0);
+      const { stdout, report } = runUnder(exe);
+      expect(report.errorsByKind["use-after-free"]).toBe(1);
+      const ev = report.processes.find((p) => p.main)!.events[0]!;
+      expect(BigInt(ev.address)).toBe(BigInt(stdout.trim()));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a program that is not there is a usage error", () => {
     const r = aether(["run", "--", "no-such-program-aether"]);
     expect(r.code).toBe(2);

@@ -123,8 +123,9 @@ AETHER_API size_t aether_safe_usable_size(const void *ptr);
 AETHER_API size_t aether_check_leaks(void);
 /* Bytes currently allocated by users (requested sizes, live blocks only). Exact once threads are quiescent. */
 AETHER_API size_t aether_memory_usage(void);
-/* Verify the guards and header of every live allocation now; reports each damaged block and returns how many
- * are damaged. Safe to call while other threads allocate (a block freed meanwhile is skipped). */
+/* Verify the guards and header of every live allocation now, and the poison of the blocks in the calling
+ * thread's quarantine (a write after free); reports each damaged block and returns how many are damaged.
+ * Safe to call while other threads allocate (a block freed meanwhile is skipped). */
 AETHER_API size_t aether_memory_check_all(void);
 
 /* The unchecked fast path: the system allocator, no guards, no tracking (for performance-critical code). */
