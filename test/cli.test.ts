@@ -34,7 +34,8 @@ describe("usage errors: one line, exit 2", () => {
     ["unknown flag", ["info", "--frob"], /^aether: .*--frob/],
     ["bad enum value", ["build", "--variant", "fast"], /^aether: /],
     ["missing script", ["run", "does-not-exist.ts"], /^aether run: script not found: does-not-exist\.ts/],
-    ["not a script", ["run", "README.md"], /^aether run: 'README\.md' is not a \.ts, \.js or \.mjs script/],
+    ["not a script, not on PATH", ["run", "README.md"], /^aether run: program not found on PATH: README\.md/],
+    ["not executable", ["run", "./README.md"], /^aether run: \.\/README\.md is not executable/],
     ["unknown component", ["check", "--only", "nope"], /^aether check: unknown component 'nope'/],
   ];
   test.each(cases)("%s", (_name, args, pattern) => {

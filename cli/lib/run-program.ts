@@ -1,6 +1,6 @@
 // run-program.ts: `aether run -- <program>`: run any native program with libaether-preload.so as its malloc,
 // pass stdin/stdout/stderr and the exit code through, then report what every process of the run found.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { BUILD_ROOT, LibraryError } from "../native/ffi.ts";
@@ -83,6 +83,11 @@ function resolveProgram(program: string): string {
   if (program.includes("/")) {
     const p = resolve(program);
     if (!existsSync(p) || statSync(p).isDirectory()) throw new UsageError(`program not found: ${program}`);
+    try {
+      accessSync(p, constants.X_OK);
+    } catch {
+      throw new UsageError(`${program} is not executable`);
+    }
     return p;
   }
   const p = which(program);
