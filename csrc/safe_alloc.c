@@ -53,14 +53,10 @@ void _ae_ensure_init(void) {
 void aether_memory_init(void) { _ae_init_fast(); }
 
 /* ---------------------------------------------------------------------------------------- guards --- */
-static inline __attribute__((always_inline)) void store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint64_t load64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
+#define store64 _ae_store64
+#define load64 _ae_load64
 
-void _ae_guards_write(uint8_t *user, size_t size) {
+static inline __attribute__((always_inline)) void guards_write(uint8_t *user, size_t size) {
   if (AE_LIKELY(_ae_front_guard == 8 && _ae_back_guard == 8)) { /* the default redzone: two stores */
     store64(user - 8, AE_GUARD_WORD);
     store64(user + size, AE_GUARD_WORD);
@@ -78,10 +74,9 @@ static size_t first_bad_byte(const uint8_t *p, size_t n) {
   return 0;
 }
 
-size_t _ae_front_guard_damage(const uint8_t *user) {
-  return first_bad_byte(user - _ae_front_guard, _ae_front_guard);
-}
-size_t _ae_back_guard_damage(const uint8_t *user, size_t size) { return first_bad_byte(user + size, _ae_back_guard); }
+/* 0 if intact, else 1 + offset of the first damaged byte within the guard. */
+static size_t front_guard_damage(const uint8_t *user) { return first_bad_byte(user - _ae_front_guard, _ae_front_guard); }
+static size_t back_guard_damage(const uint8_t *user, size_t size) { return first_bad_byte(user + size, _ae_back_guard); }
 
 static inline ae_header *header_of(uint8_t *user) { return _ae_header_of(user); }
 
@@ -99,7 +94,7 @@ static inline void header_write(uint8_t *user, size_t size, uint32_t magic) {
 static int verify_block(uint8_t *user, size_t size) {
   int bad = 0;
   const ae_header *h = header_of(user);
-  size_t dmg = _ae_front_guard_damage(user);
+  size_t dmg = front_guard_damage(user);
   if (AE_UNLIKELY(dmg != 0 || h->magic != AE_MAGIC_LIVE || h->size != size ||
                   h->check != _ae_header_check(user, size, AE_MAGIC_LIVE))) {
     /* The header sits before the front guard: damage to either is a write below the block. */
@@ -108,7 +103,7 @@ static int verify_block(uint8_t *user, size_t size) {
                       "AETHER MEMORY ERROR: Buffer underflow detected at 0x%" PRIxPTR, (uintptr_t)user);
     bad++;
   }
-  dmg = _ae_back_guard_damage(user, size);
+  dmg = back_guard_damage(user, size);
   if (AE_UNLIKELY(dmg != 0)) {
     _ae_report_traced(AETHER_MEM_BUFFER_OVERFLOW, user, size, size + dmg - 1, h->alloc_trace, 0,
                       "AETHER MEMORY ERROR: Buffer overflow detected at 0x%" PRIxPTR, (uintptr_t)user);
@@ -124,7 +119,7 @@ static inline __attribute__((always_inline)) void verify_fast(uint8_t *user, siz
   if (AE_LIKELY(_ae_front_guard == 8 && _ae_back_guard == 8))
     ok = ok && load64(user - 8) == AE_GUARD_WORD && load64(user + size) == AE_GUARD_WORD;
   else
-    ok = ok && _ae_front_guard_damage(user) == 0 && _ae_back_guard_damage(user, size) == 0;
+    ok = ok && front_guard_damage(user) == 0 && back_guard_damage(user, size) == 0;
   if (AE_UNLIKELY(!ok)) verify_block(user, size);
 }
 
@@ -253,7 +248,7 @@ static inline __attribute__((always_inline)) void *alloc_small(ae_heap *h, size_
   uint8_t *user = block + sizeof(ae_header) + _ae_front_guard;
   if (alignment > 16) user = (uint8_t *)AE_ALIGN_UP((uintptr_t)user, alignment);
   header_write(user, size, AE_MAGIC_LIVE);
-  _ae_guards_write(user, size);
+  guards_write(user, size);
   atomic_store_explicit(c.meta, AE_META(size, (size_t)(user - block), cls, AE_STATE_LIVE), memory_order_release);
   account_alloc(h, size);
   record_trace(user, false);
@@ -264,7 +259,7 @@ static void *alloc_huge(ae_heap *h, size_t size, size_t alignment) {
   uint8_t *user = _ae_huge_alloc(size, alignment);
   if (user == NULL) return NULL;
   header_write(user, size, AE_MAGIC_LIVE);
-  _ae_guards_write(user, size);
+  guards_write(user, size);
   account_alloc(h, size);
   record_trace(user, false);
   return user;
@@ -442,7 +437,7 @@ void *aether_safe_realloc(void *ptr, size_t new_size) {
   }
   if (in_place) {
     header_write(user, new_size, AE_MAGIC_LIVE);
-    _ae_guards_write(user, new_size);
+    guards_write(user, new_size);
     if (h != NULL) {
       account_free(h, lk.size);
       account_alloc(h, new_size);
@@ -593,7 +588,7 @@ __attribute__((no_sanitize("thread"))) static void check_visit(void *user, size_
   check_state *st = arg;
   const uint64_t before = meta ? atomic_load_explicit(meta, memory_order_acquire) : 0;
   const ae_header *h = header_of(user);
-  const bool bad = _ae_front_guard_damage(user) != 0 || _ae_back_guard_damage(user, size) != 0 ||
+  const bool bad = front_guard_damage(user) != 0 || back_guard_damage(user, size) != 0 ||
                    h->magic != AE_MAGIC_LIVE || h->size != size ||
                    h->check != _ae_header_check(user, size, AE_MAGIC_LIVE);
   if (!bad || (meta && atomic_load_explicit(meta, memory_order_acquire) != before)) return;
