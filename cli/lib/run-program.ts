@@ -150,7 +150,10 @@ export async function runProgram(program: string, args: string[], opts: RunOptio
   try {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    env.LD_PRELOAD = env.LD_PRELOAD ? `${PRELOAD_PATH}:${env.LD_PRELOAD}` : PRELOAD_PATH;
+    // A sanitizer runtime this process was started with (aether sanitize runs the CLI that way) must not follow
+    // into the program: it would compete with the preload for malloc.
+    const inherited = (env.LD_PRELOAD ?? "").split(/[: ]/).filter((p) => p && !/lib(a|t|ub|m)san\.so/.test(p));
+    env.LD_PRELOAD = [PRELOAD_PATH, ...inherited].join(":");
     env.AETHER_RUN_REPORT_DIR = dir;
     env.AETHER_RUN_LEAKS_MAX = opts.leaks === "full" ? "1000" : opts.leaks === "summary" ? "10" : "0";
     if (opts.abortOnError) env.AETHER_ABORT_ON_ERROR = "1";
