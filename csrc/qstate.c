@@ -453,17 +453,27 @@ aether_status aether_bench_qstate(int kernel, aether_qstate *s, const aether_qst
 typedef struct sbench {
   int kind;
   const ae_qkernels *k;
-  float *a, *b;
-  size_t n;
+  float *a, *b, *da, *db; /* source pair, and the destination pair of a copy */
+  size_t n;               /* floats per array */
 } sbench;
 
 static void sbench_call(void *p) {
   sbench *b = p;
   switch (b->kind) {
-    case AETHER_STREAM_READ: bench_sink = b->k->stream_read(b->a, b->n); break;
-    case AETHER_STREAM_COPY: b->k->stream_copy(b->b, b->a, b->n); break;
-    default: b->k->stream_update(b->a, b->n, 1.0f); break; /* behind a pointer: x * 1 cannot be folded */
+    case AETHER_STREAM_READ: bench_sink = b->k->stream_read(b->a, b->b, b->n); break;
+    case AETHER_STREAM_COPY: b->k->stream_copy(b->da, b->db, b->a, b->b, b->n); break;
+    default: b->k->stream_update(b->a, b->b, b->n, 1.0f); break; /* behind a pointer: x * 1 cannot be folded */
   }
+}
+
+/* A pair of arrays of half bytes each, laid out as a state's re and im are (im 256 bytes past re's end). */
+static float *map_pair(size_t half, float **second, size_t *mapped) {
+  *mapped = 2 * half + 256;
+  char *p = map_bytes(*mapped);
+  if (p == NULL) return NULL;
+  memset(p, 0, *mapped); /* touch every page now, so no page fault lands in a timed pass */
+  *second = (float *)(p + half + 256);
+  return (float *)p;
 }
 
 aether_status aether_bench_stream(int kind, int impl, size_t bytes, uint64_t reps, aether_bench_result *out) {
@@ -480,18 +490,19 @@ aether_status aether_bench_stream(int kind, int impl, size_t bytes, uint64_t rep
                      "%s: bytes %zu is not a multiple of 256 in [256, 2^34]", fn, bytes);
   AE_RETURN_ERROR_IF(reps == 0 || reps > ((uint64_t)1 << 20), AETHER_ERR_OUT_OF_RANGE,
                      "%s: reps %" PRIu64 " is not in [1, 2^20]", fn, reps);
-  sbench b = {.kind = kind, .k = TABLES[impl], .n = bytes / sizeof(float)};
-  b.a = map_bytes(bytes);
-  b.b = kind == AETHER_STREAM_COPY ? map_bytes(bytes) : NULL;
-  if (b.a == NULL || (kind == AETHER_STREAM_COPY && b.b == NULL)) {
-    if (b.a) munmap(b.a, bytes);
+  const size_t half = bytes / 2;
+  sbench b = {.kind = kind, .k = TABLES[impl], .n = half / sizeof(float)};
+  size_t m1 = 0, m2 = 0;
+  float *p1 = map_pair(half, &b.b, &m1), *p2 = NULL;
+  b.a = p1;
+  if (p1 && kind == AETHER_STREAM_COPY) b.da = p2 = map_pair(half, &b.db, &m2);
+  if (p1 == NULL || (kind == AETHER_STREAM_COPY && p2 == NULL)) {
+    if (p1) munmap(p1, m1);
     return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "%s: cannot map %zu bytes", fn, bytes);
   }
-  /* Touch every page of both buffers before timing, so no page fault lands in a timed pass. */
-  for (size_t i = 0; i < b.n; i++) b.a[i] = 1.0f;
-  if (b.b) memset(b.b, 0, bytes);
+  for (size_t i = 0; i < b.n; i++) b.a[i] = b.b[i] = 1.0f;
   const aether_status rc = timed_loop(sbench_call, &b, reps, out, fn);
-  munmap(b.a, bytes);
-  if (b.b) munmap(b.b, bytes);
+  munmap(p1, m1);
+  if (p2) munmap(p2, m2);
   return rc;
 }

@@ -27,10 +27,10 @@ typedef struct ae_qkernels {
   void (*gate)(float *re, float *im, size_t n, unsigned target, const float m[8]);
   void (*cnot)(float *re, float *im, size_t n, unsigned control, unsigned target);
   void (*probs)(const float *re, const float *im, float *out, size_t n);
-  /* Streaming passes for the bandwidth benchmark (n floats, n a multiple of 64). */
-  double (*stream_read)(const float *p, size_t n);
-  void (*stream_copy)(float *restrict dst, const float *restrict src, size_t n);
-  void (*stream_update)(float *p, size_t n, float k);
+  /* Streaming passes for the bandwidth benchmark over two arrays of n floats each (n a multiple of 32). */
+  double (*stream_read)(const float *a, const float *b, size_t n);
+  void (*stream_copy)(float *restrict da, float *restrict db, const float *restrict a, const float *restrict b, size_t n);
+  void (*stream_update)(float *a, float *b, size_t n, float k);
 } ae_qkernels;
 
 extern const ae_qkernels _ae_qk_scalar;

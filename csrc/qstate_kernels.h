@@ -190,15 +190,16 @@ static AE_QK_TARGET void AE_QK(probs)(const float *restrict re, const float *res
   }
 }
 
-/* ---- streaming passes for the bandwidth baseline: the same loads and stores the kernels use, no arithmetic
- * worth the name, so their rate is what memory (or the cache) gives one core. */
-static AE_QK_TARGET double AE_QK(stream_read)(const float *p, size_t n) {
+/* ---- streaming passes for the bandwidth baseline: the loads and stores the kernels use, over a pair of arrays
+ * walked side by side as re and im are, with no arithmetic worth the name, so their rate is what memory (or the
+ * cache) gives one core for that access pattern. */
+static AE_QK_TARGET double AE_QK(stream_read)(const float *restrict a, const float *restrict b, size_t n) {
   vf a0 = VF_SET1(0), a1 = VF_SET1(0), a2 = VF_SET1(0), a3 = VF_SET1(0);
-  for (size_t i = 0; i < n; i += 4 * AE_W) {
-    a0 = VF_ADD(a0, VF_LOAD(p + i));
-    a1 = VF_ADD(a1, VF_LOAD(p + i + AE_W));
-    a2 = VF_ADD(a2, VF_LOAD(p + i + 2 * AE_W));
-    a3 = VF_ADD(a3, VF_LOAD(p + i + 3 * AE_W));
+  for (size_t i = 0; i < n; i += 2 * AE_W) {
+    a0 = VF_ADD(a0, VF_LOAD(a + i));
+    a1 = VF_ADD(a1, VF_LOAD(b + i));
+    a2 = VF_ADD(a2, VF_LOAD(a + i + AE_W));
+    a3 = VF_ADD(a3, VF_LOAD(b + i + AE_W));
   }
   _Alignas(64) float t[AE_W];
   VF_STORE(t, VF_ADD(VF_ADD(a0, a1), VF_ADD(a2, a3)));
@@ -207,18 +208,19 @@ static AE_QK_TARGET double AE_QK(stream_read)(const float *p, size_t n) {
   return s;
 }
 
-static AE_QK_TARGET void AE_QK(stream_copy)(float *restrict dst, const float *restrict src, size_t n) {
-  for (size_t i = 0; i < n; i += 2 * AE_W) {
-    VF_STORE(dst + i, VF_LOAD(src + i));
-    VF_STORE(dst + i + AE_W, VF_LOAD(src + i + AE_W));
+static AE_QK_TARGET void AE_QK(stream_copy)(float *restrict da, float *restrict db, const float *restrict a,
+                                            const float *restrict b, size_t n) {
+  for (size_t i = 0; i < n; i += AE_W) {
+    VF_STORE(da + i, VF_LOAD(a + i));
+    VF_STORE(db + i, VF_LOAD(b + i));
   }
 }
 
-static AE_QK_TARGET void AE_QK(stream_update)(float *p, size_t n, float k0) {
+static AE_QK_TARGET void AE_QK(stream_update)(float *restrict a, float *restrict b, size_t n, float k0) {
   const vf k = VF_SET1(k0);
-  for (size_t i = 0; i < n; i += 2 * AE_W) {
-    VF_STORE(p + i, VF_MUL(k, VF_LOAD(p + i)));
-    VF_STORE(p + i + AE_W, VF_MUL(k, VF_LOAD(p + i + AE_W)));
+  for (size_t i = 0; i < n; i += AE_W) {
+    VF_STORE(a + i, VF_MUL(k, VF_LOAD(a + i)));
+    VF_STORE(b + i, VF_MUL(k, VF_LOAD(b + i)));
   }
 }
 

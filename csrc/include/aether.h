@@ -295,9 +295,10 @@ struct aether_bench_result;
  * buffer owned by the call. The state is changed by the in-place kernels (normalize once first if it matters). */
 AETHER_API aether_status aether_bench_qstate(int kernel, aether_qstate *s, const aether_qstate *other, uint32_t target,
                                              uint32_t control, uint64_t reps, struct aether_bench_result *out);
-/* Streaming bandwidth with the impl's vector loads (AETHER_SIMD_AUTO: the default): kind 0 sums a float array
- * of bytes (a read pass), 1 copies one to another (read + write), 2 rewrites one in place (read + write back the
- * same lines, as an in-place kernel does). bytes in [256, 2^34], a multiple of 256; reps in [1, 2^20]. */
+/* Streaming bandwidth with the impl's vector loads (AETHER_SIMD_AUTO: the default), over bytes laid out as a
+ * state is (two arrays of bytes/2, walked side by side like re and im): kind 0 sums them (a read pass), 1 copies
+ * them to another such pair (read + write), 2 rewrites them in place (read + write back the same lines, as an
+ * in-place kernel does). bytes in [256, 2^34], a multiple of 256; reps in [1, 2^20]. Each pass is timed. */
 enum { AETHER_STREAM_READ = 0, AETHER_STREAM_COPY = 1, AETHER_STREAM_UPDATE = 2 };
 AETHER_API aether_status aether_bench_stream(int kind, int impl, size_t bytes, uint64_t reps, struct aether_bench_result *out);
 
