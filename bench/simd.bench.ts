@@ -148,13 +148,17 @@ for (const q of SIZES) {
     }
   }
   const bwm = { read: median(bw.read), copy: median(bw.copy), update: median(bw.update) };
+  // A kernel's fraction of its memory-bound limit, round by round: the limit from the bandwidth measured in the
+  // same round, so a slow round (another tenant on the machine) lowers both sides alike.
+  const fractions = (c: Config, xs: number[]) =>
+    xs.map((x, r) => limitNs(c, n, { read: bw.read[r]!, copy: bw.copy[r]!, update: bw.update[r]! }) / x);
   console.log(`== 2^${q} amplitudes: ${(B / 1024).toLocaleString()} KiB per state ==`);
   console.log(
-    `stream (same footprint, ${simd.impl()} loads): read ${bwm.read.toFixed(1)} GB/s ${range(bw.read)}, ` +
+    `stream (a state-shaped pair of arrays, ${simd.impl()} loads): read ${bwm.read.toFixed(1)} GB/s ${range(bw.read)}, ` +
       `copy ${bwm.copy.toFixed(1)} GB/s ${range(bw.copy)}, in-place update ${bwm.update.toFixed(1)} GB/s ${range(bw.update)}`,
   );
   console.log(
-    [pad("kernel", 16), pad("impl", 7), lpad("per call", 11), lpad("GB/s", 7), pad(" range", 14), lpad("of limit", 9), lpad("x scalar", 9), pad(" range", 14)].join(" "),
+    [pad("kernel", 16), pad("impl", 7), lpad("per call", 11), lpad("GB/s", 7), pad(" range", 14), lpad("of limit", 9), pad(" range", 11), lpad("x scalar", 9), pad(" range", 14)].join(" "),
   );
   for (const c of CONFIGS) {
     const scalar = ns.get(`${c.label}/scalar`)!;
@@ -164,7 +168,7 @@ for (const q of SIZES) {
       const bytes = kernelBytes(c.kernel, n);
       const gbps = xs.map((x) => bytes / x);
       const ratios = xs.map((x, i) => scalar[i]! / x);
-      const frac = limitNs(c, n, bwm) / m;
+      const fracs = fractions(c, xs);
       console.log(
         [
           pad(c.label, 16),
@@ -172,7 +176,8 @@ for (const q of SIZES) {
           lpad(m >= 1e6 ? `${(m / 1e6).toFixed(2)} ms` : `${(m / 1e3).toFixed(2)} us`, 11),
           lpad((bytes / m).toFixed(1), 7),
           pad(` ${range(gbps)}`, 14),
-          lpad(`${(frac * 100).toFixed(0)}%`, 9),
+          lpad(`${(median(fracs) * 100).toFixed(0)}%`, 9),
+          pad(` ${range(fracs.map((f) => f * 100), 0)}`, 11),
           lpad(`${median(ratios).toFixed(2)}x`, 9),
           pad(` ${range(ratios, 2)}`, 14),
         ].join(" "),
@@ -192,7 +197,7 @@ for (const q of SIZES) {
 
   // targets (reported, not asserted)
   const best = simd.impl();
-  const fracOf = (label: string) => limitNs(CONFIGS.find((c) => c.label === label)!, n, bwm) / median(ns.get(`${label}/${best}`)!);
+  const fracOf = (label: string) => median(fractions(CONFIGS.find((c) => c.label === label)!, ns.get(`${label}/${best}`)!));
   if (q >= 24) {
     for (const label of ["normalize", "gate t=0", "gate t=n-1"]) {
       const f = fracOf(label);
