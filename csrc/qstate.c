@@ -8,7 +8,6 @@
 #include "bench_internal.h"
 #include "qstate_internal.h"
 
-#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +15,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define AE_QSTATE_MAGIC 0x51535441u /* "QSTA": a live handle; cleared by destroy */
+/* "QSTA" in a live handle, cleared by destroy: catches a stale or foreign handle on a best-effort basis (a freed
+ * handle's memory may already be reused; the Bun wrapper refuses a destroyed state before it gets here). */
+#define AE_QSTATE_MAGIC 0x51535441u
 #define AE_QSTATE_MMAP_MIN ((size_t)256 << 10)
 
 struct aether_qstate {
@@ -33,8 +34,8 @@ struct aether_qstate {
 
 static const ae_qkernels *const TABLES[3] = {&_ae_qk_scalar, &_ae_qk_avx2, &_ae_qk_avx512};
 static const char *const IMPL_NAMES[3] = {"scalar", "avx2", "avx512"};
-static const char *const KERNEL_NAMES[AETHER_QK_COUNT] = {"norm2",   "normalize",     "inner_product", "scale",
-                                                          "apply_gate_1q", "apply_cnot", "probabilities"};
+static const char *const KERNEL_NAMES[AETHER_QK_COUNT] = {
+    "norm2", "normalize", "inner_product", "scale", "apply_gate_1q", "apply_cnot", "probabilities"};
 
 /* ------------------------------------------------------------------------------ the choice --- */
 static int default_impl;

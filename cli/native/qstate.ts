@@ -45,7 +45,7 @@ export function isSimdImpl(name: string): name is SimdImpl {
 }
 
 /** Throw AetherError for a negative status, with the library's message (which names the C function already). */
-function check(status: number, _fn: string): number {
+function ok(status: number): number {
   if (status >= 0) return status;
   const n = native();
   const code = String(n.aether_error_name(status));
@@ -91,10 +91,7 @@ export const simd = {
   benchStream(kind: "read" | "copy" | "update", bytes: number, reps: number, impl?: SimdImpl): BenchResult {
     const buf = new ArrayBuffer(BENCH_RESULT_BYTES);
     const code = { read: 0, copy: 1, update: 2 }[kind];
-    check(
-      native().aether_bench_stream(code, impl ? IMPL_CODE[impl] : -1, bytes, BigInt(reps), new Uint8Array(buf)),
-      "aether_bench_stream",
-    );
+    ok(native().aether_bench_stream(code, impl ? IMPL_CODE[impl] : -1, bytes, BigInt(reps), new Uint8Array(buf)));
     return readBenchResult(buf);
   },
 };
@@ -119,7 +116,7 @@ export class QState {
   /** A new state of numQubits (1..30) qubits in |0...0>, owning 64-byte-aligned arrays. */
   static create(numQubits: number, opts: KernelOptions = {}): QState {
     const out = new BigUint64Array(1);
-    check(native().aether_qstate_create(u32(numQubits), out), "aether_qstate_create");
+    ok(native().aether_qstate_create(u32(numQubits), out));
     const s = new QState(toPtr(out[0]!), true);
     if (opts.impl) s.pin(opts.impl);
     return s;
@@ -129,7 +126,7 @@ export class QState {
    * simd.alignedArray). They stay reachable as long as the state is. */
   static wrap(re: Float32Array, im: Float32Array, opts: KernelOptions = {}): QState {
     const out = new BigUint64Array(1);
-    check(native().aether_qstate_wrap(re, re.length, im, im.length, out), "aether_qstate_wrap");
+    ok(native().aether_qstate_wrap(re, re.length, im, im.length, out));
     const s = new QState(toPtr(out[0]!), false, [re, im]);
     if (opts.impl) s.pin(opts.impl);
     return s;
@@ -156,7 +153,7 @@ export class QState {
 
   /** The implementation the kernels run now (the pinned or default one, after alignment and length). */
   get impl(): SimdImpl {
-    return implName(check(native().aether_qstate_impl(this.handle), "aether_qstate_impl"));
+    return implName(ok(native().aether_qstate_impl(this.handle)));
   }
   /** What the state is pinned to ("auto": the process default). */
   get pinned(): SimdImpl | "auto" {
@@ -164,7 +161,7 @@ export class QState {
   }
   /** Pin the state to an implementation, or "auto" to follow the process default. */
   pin(impl: SimdImpl | "auto"): this {
-    check(native().aether_qstate_set_impl(this.handle, IMPL_CODE[impl]), "aether_qstate_set_impl");
+    ok(native().aether_qstate_set_impl(this.handle, IMPL_CODE[impl]));
     this.#pinned = impl;
     return this;
   }
@@ -184,40 +181,40 @@ export class QState {
   /** Sum of |amplitude|^2, accumulated in float64. */
   norm2(opts?: KernelOptions): number {
     const out = new Float64Array(1);
-    this.#with(opts, (h) => check(native().aether_qstate_norm2(h, out), "aether_qstate_norm2"));
+    this.#with(opts, (h) => ok(native().aether_qstate_norm2(h, out)));
     return out[0]!;
   }
   /** Scale to norm 1; throws AETHER_ERR_ZERO_NORM or AETHER_ERR_NON_FINITE (state untouched). */
   normalize(opts?: KernelOptions): this {
-    this.#with(opts, (h) => check(native().aether_qstate_normalize(h), "aether_qstate_normalize"));
+    this.#with(opts, (h) => ok(native().aether_qstate_normalize(h)));
     return this;
   }
   /** <this|other> = sum conj(this[i]) other[i]. */
   innerProduct(other: QState, opts?: KernelOptions): { re: number; im: number } {
     const out = new Float64Array(2);
-    this.#with(opts, (h) => check(native().aether_qstate_inner_product(h, other.handle, out), "aether_qstate_inner_product"));
+    this.#with(opts, (h) => ok(native().aether_qstate_inner_product(h, other.handle, out)));
     return { re: out[0]!, im: out[1]! };
   }
   /** Multiply every amplitude by re + i*im. */
   scale(re: number, im = 0, opts?: KernelOptions): this {
-    this.#with(opts, (h) => check(native().aether_qstate_scale(h, re, im), "aether_qstate_scale"));
+    this.#with(opts, (h) => ok(native().aether_qstate_scale(h, re, im)));
     return this;
   }
   /** Apply a 2x2 complex matrix (8 numbers, see Matrix2) to qubit target. */
   applyGate1q(target: number, m: Matrix2, opts?: KernelOptions): this {
     if (m.length !== 8) throw new AetherError(-1, "AETHER_ERR_INVALID_ARGUMENT", `a 1-qubit gate needs 8 numbers, got ${m.length}`);
     const mat = Float32Array.from(m);
-    this.#with(opts, (h) => check(native().aether_qstate_apply_gate_1q(h, u32(target), mat), "aether_qstate_apply_gate_1q"));
+    this.#with(opts, (h) => ok(native().aether_qstate_apply_gate_1q(h, u32(target), mat)));
     return this;
   }
   applyCnot(control: number, target: number, opts?: KernelOptions): this {
-    this.#with(opts, (h) => check(native().aether_qstate_apply_cnot(h, u32(control), u32(target)), "aether_qstate_apply_cnot"));
+    this.#with(opts, (h) => ok(native().aether_qstate_apply_cnot(h, u32(control), u32(target))));
     return this;
   }
   /** |amplitude|^2 into out (a new array if not given; else exactly `length` floats). */
   probabilities(out?: Float32Array, opts?: KernelOptions): Float32Array {
     const o = out ?? new Float32Array(this.length);
-    this.#with(opts, (h) => check(native().aether_qstate_probabilities(h, o, o.length), "aether_qstate_probabilities"));
+    this.#with(opts, (h) => ok(native().aether_qstate_probabilities(h, o, o.length)));
     return o;
   }
 
@@ -226,10 +223,7 @@ export class QState {
     const buf = new ArrayBuffer(BENCH_RESULT_BYTES);
     const code = QKERNELS.indexOf(kernel);
     this.#with(args, (h) =>
-      check(
-        native().aether_bench_qstate(code, h, args.other?.handle ?? null, args.target ?? 0, args.control ?? 0, BigInt(reps), new Uint8Array(buf)),
-        "aether_bench_qstate",
-      ),
+      ok(native().aether_bench_qstate(code, h, args.other?.handle ?? null, u32(args.target ?? 0), u32(args.control ?? 0), BigInt(reps), new Uint8Array(buf))),
     );
     return readBenchResult(buf);
   }
