@@ -407,7 +407,7 @@ describe("aether simd, aether info, aether check", () => {
   });
 
   test("bad options are usage errors (exit 2, one line)", () => {
-    for (const args of [["--impl", "sse9"], ["--qubits", "40"], ["--qubits", "1"], ["--qubits", "x"]]) {
+    for (const args of [["--impl", "sse9"], ["--qubits", "40"], ["--qubits", "0"], ["--qubits", "x"]]) {
       const r = aether(["simd", ...args]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
