@@ -3,3 +3,4 @@ export { memory, ERROR_KINDS, type ErrorKind, type MemoryEvent, type MemoryStats
 export { benchAlloc, type BenchResult } from "./bench.ts";
 export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
+export { QState, simd, GATES, QKERNELS, SIMD_IMPLS, SIMD_WIDTH, type Matrix2, type QKernel, type SimdImpl, type KernelOptions } from "./qstate.ts";

@@ -103,6 +103,29 @@ const symbols = {
   // ---- lock-free aligned pool (issue 3)
 
   // ---- SIMD state vectors (issue 4)
+  aether_simd_impl: { args: [], returns: i32 },
+  aether_simd_impl_name: { args: [i32], returns: cstring },
+  aether_simd_supported: { args: [i32], returns: FFIType.bool },
+  aether_simd_reason: { args: [], returns: cstring },
+  aether_qstate_create: { args: [u32, ptr], returns: i32 },
+  aether_qstate_wrap: { args: [ptr, usize, ptr, usize, ptr], returns: i32 },
+  aether_qstate_destroy: { args: [ptr], returns: none },
+  aether_qstate_re: { args: [ptr], returns: ptr },
+  aether_qstate_im: { args: [ptr], returns: ptr },
+  aether_qstate_len: { args: [ptr], returns: u64 },
+  aether_qstate_qubits: { args: [ptr], returns: u32 },
+  aether_qstate_set_impl: { args: [ptr, i32], returns: i32 },
+  aether_qstate_impl: { args: [ptr], returns: i32 },
+  aether_qstate_norm2: { args: [ptr, ptr], returns: i32 },
+  aether_qstate_normalize: { args: [ptr], returns: i32 },
+  aether_qstate_inner_product: { args: [ptr, ptr, ptr], returns: i32 },
+  aether_qstate_scale: { args: [ptr, FFIType.f32, FFIType.f32], returns: i32 },
+  aether_qstate_apply_gate_1q: { args: [ptr, u32, ptr], returns: i32 },
+  aether_qstate_apply_cnot: { args: [ptr, u32, u32], returns: i32 },
+  aether_qstate_probabilities: { args: [ptr, ptr, usize], returns: i32 },
+  aether_qkernel_name: { args: [i32], returns: cstring },
+  aether_bench_qstate: { args: [i32, ptr, ptr, u32, u32, u64, ptr], returns: i32 },
+  aether_bench_stream: { args: [i32, i32, usize, u64, ptr], returns: i32 },
 
   // ---- device pools (issue 5)
 

@@ -215,6 +215,107 @@ AETHER_API size_t aether_memory_trace(uint32_t id, uint64_t *frames, size_t max)
 /* ====================================================================== lock-free aligned pool (issue 3) === */
 
 /* ========================================================================= SIMD state vectors (issue 4) === */
+/* A state vector of num_qubits qubits: 2^num_qubits complex amplitudes held as two float32 arrays, re[] and
+ * im[] (split, not interleaved, so a vector register holds 8 or 16 real parts at once). Kernels come in three
+ * implementations expanded from one body (csrc/qstate_kernels.h): a scalar reference, AVX2+FMA and AVX-512F.
+ * The process's choice is made once, at first use, from CPUID and XGETBV (aether_cpu_features), unless
+ * AETHER_SIMD=scalar|avx2|avx512 names one the CPU supports; a state can be pinned to any supported one.
+ * A kernel on fewer amplitudes than its vector width runs the scalar code inside the same call.
+ * Sums (norm2, inner_product) square or multiply float32 values exactly in float64 (24-bit mantissas give
+ * 48-bit products) and add them in 4 float64 accumulators of 1, 4 or 8 lanes, so at 2^30 amplitudes the
+ * relative error is at most 2^31 / chains * 2^-53 (6e-8 scalar, 1.5e-8 AVX2, 7.5e-9 AVX-512), where a float32
+ * accumulator would stop growing after 2^24 terms.
+ * A state is used by one thread at a time; distinct states are independent. */
+typedef struct aether_qstate aether_qstate;
+
+/* Implementations; AETHER_SIMD_AUTO means "the process's choice". */
+enum { AETHER_SIMD_AUTO = -1, AETHER_SIMD_SCALAR = 0, AETHER_SIMD_AVX2 = 1, AETHER_SIMD_AVX512 = 2 };
+#define AETHER_QSTATE_MIN_QUBITS 1
+#define AETHER_QSTATE_MAX_QUBITS 30
+/* Wrapped arrays must be at least this aligned (the AVX2 kernels use aligned 32-byte loads); the AVX-512
+ * kernels need 64, so a state whose arrays are only 32-byte aligned runs AVX2 where AVX-512 was chosen. */
+#define AETHER_QSTATE_MIN_ALIGN 32
+
+/* The implementation this process uses by default (AETHER_SIMD_SCALAR, _AVX2 or _AVX512). */
+AETHER_API int aether_simd_impl(void);
+/* "scalar", "avx2", "avx512", "auto", or "unknown". Never NULL. */
+AETHER_API const char *aether_simd_impl_name(int impl);
+/* Whether this CPU and OS can run impl (scalar always can; avx2 needs AVX2+FMA; avx512 AVX-512F too). */
+AETHER_API bool aether_simd_supported(int impl);
+/* One line saying why the default was chosen ("probed: AVX-512F, AVX2, FMA", "AETHER_SIMD=scalar", or why
+ * an AETHER_SIMD value was ignored). Never NULL. */
+AETHER_API const char *aether_simd_reason(void);
+
+/* Create a state of num_qubits (1..30) qubits in |0...0> (re[0] = 1, everything else 0), owning two
+ * 64-byte-aligned arrays. *out is set on success, NULL on failure. Errors: INVALID_ARGUMENT (out is NULL),
+ * OUT_OF_RANGE (num_qubits), OUT_OF_MEMORY. */
+AETHER_API aether_status aether_qstate_create(uint32_t num_qubits, aether_qstate **out);
+/* A state over caller-owned arrays (not copied, not freed by destroy; they must outlive the state).
+ * Errors: INVALID_ARGUMENT (a NULL), LENGTH_MISMATCH (re_len != im_len), NOT_POWER_OF_TWO, OUT_OF_RANGE (a
+ * length outside [2, 2^30]), MISALIGNED (an array not AETHER_QSTATE_MIN_ALIGN-aligned), OVERLAP. */
+AETHER_API aether_status aether_qstate_wrap(float *re, size_t re_len, float *im, size_t im_len, aether_qstate **out);
+/* Free a state (and its arrays if it owns them). NULL is a no-op. */
+AETHER_API void aether_qstate_destroy(aether_qstate *s);
+/* The arrays, their length (2^num_qubits) and the qubit count; NULL/0 for a NULL state. */
+AETHER_API float *aether_qstate_re(const aether_qstate *s);
+AETHER_API float *aether_qstate_im(const aether_qstate *s);
+AETHER_API size_t aether_qstate_len(const aether_qstate *s);
+AETHER_API uint32_t aether_qstate_qubits(const aether_qstate *s);
+/* Pin the state to impl (AETHER_SIMD_AUTO unpins). Errors: INVALID_ARGUMENT, UNSUPPORTED (the CPU lacks it),
+ * MISALIGNED (avx512 on arrays that are not 64-byte aligned). */
+AETHER_API aether_status aether_qstate_set_impl(aether_qstate *s, int impl);
+/* The implementation the state's kernels run now (after AUTO, alignment and length are taken into account:
+ * a state shorter than the vector width reports AETHER_SIMD_SCALAR), or a negative status. */
+AETHER_API int aether_qstate_impl(const aether_qstate *s);
+
+/* *out = sum of re[i]^2 + im[i]^2, accumulated in float64. */
+AETHER_API aether_status aether_qstate_norm2(const aether_qstate *s, double *out);
+/* Scale the state to norm 1. Errors: ZERO_NORM (every amplitude is 0), NON_FINITE (a NaN or infinity). The
+ * state is left untouched on error. */
+AETHER_API aether_status aether_qstate_normalize(aether_qstate *s);
+/* out[0] + i*out[1] = <a|b> = sum conj(a[i]) * b[i], accumulated in float64. Errors: LENGTH_MISMATCH. */
+AETHER_API aether_status aether_qstate_inner_product(const aether_qstate *a, const aether_qstate *b, double out[2]);
+/* Multiply every amplitude by the complex number re + i*im (finite, else NON_FINITE). */
+AETHER_API aether_status aether_qstate_scale(aether_qstate *s, float re, float im);
+/* Apply the 2x2 complex matrix m to qubit target (0 = least significant bit of the index): for every pair
+ * (a0, a1) whose indices differ only in that bit, a0' = m00 a0 + m01 a1 and a1' = m10 a0 + m11 a1. m holds
+ * {m00.re, m00.im, m01.re, m01.im, m10.re, m10.im, m11.re, m11.im}. Errors: OUT_OF_RANGE (target), NON_FINITE. */
+AETHER_API aether_status aether_qstate_apply_gate_1q(aether_qstate *s, uint32_t target, const float m[8]);
+/* Controlled NOT: swap the amplitudes of each pair that differs in bit target and has bit control set.
+ * Errors: OUT_OF_RANGE (a qubit >= num_qubits), INVALID_ARGUMENT (control == target). */
+AETHER_API aether_status aether_qstate_apply_cnot(aether_qstate *s, uint32_t control, uint32_t target);
+/* out[i] = re[i]^2 + im[i]^2 for every i. out needs len == 2^num_qubits floats, 4-byte aligned, and must not
+ * overlap the state. Errors: INVALID_ARGUMENT, LENGTH_MISMATCH, MISALIGNED, OVERLAP. */
+AETHER_API aether_status aether_qstate_probabilities(const aether_qstate *s, float *out, size_t len);
+
+/* Kernels for aether_bench_qstate. */
+enum {
+  AETHER_QK_NORM2 = 0,
+  AETHER_QK_NORMALIZE = 1,
+  AETHER_QK_INNER_PRODUCT = 2,
+  AETHER_QK_SCALE = 3,
+  AETHER_QK_GATE_1Q = 4,
+  AETHER_QK_CNOT = 5,
+  AETHER_QK_PROBABILITIES = 6,
+  AETHER_QK_COUNT = 7
+};
+/* "norm2", "normalize", ...; "unknown" for an out-of-range id. */
+AETHER_API const char *aether_qkernel_name(int kernel);
+/* Timed loops (the result type is defined under "benchmark loops" below). */
+struct aether_bench_result;
+/* Run kernel on s reps (1..2^32) times with the state's implementation, each call timed: ns_per_op is the mean,
+ * p50_ns the median call. other is the second operand of INNER_PRODUCT (s itself if NULL); GATE_1Q applies a
+ * Hadamard to target, CNOT uses control and target, SCALE multiplies by e^(0.1i), PROBABILITIES writes into a
+ * buffer owned by the call. The state is changed by the in-place kernels (normalize once first if it matters). */
+AETHER_API aether_status aether_bench_qstate(int kernel, aether_qstate *s, const aether_qstate *other, uint32_t target,
+                                             uint32_t control, uint64_t reps, struct aether_bench_result *out);
+/* Streaming bandwidth with the impl's vector loads (AETHER_SIMD_AUTO: the default), over bytes laid out as a
+ * state is (two arrays of bytes/2, walked side by side like re and im): kind 0 sums them (a read pass), 1 copies
+ * them to another such pair (read + write), 2 rewrites them in place (read + write back the same lines, as an
+ * in-place kernel does). bytes in [256, 2^34], a multiple of 256; reps in [1, 2^20]. Each pass is timed. */
+enum { AETHER_STREAM_READ = 0, AETHER_STREAM_COPY = 1, AETHER_STREAM_UPDATE = 2 };
+AETHER_API aether_status aether_bench_stream(int kind, int impl, size_t bytes, uint64_t reps, struct aether_bench_result *out);
+
 
 /* =============================================================================== device pools (issue 5) === */
 
