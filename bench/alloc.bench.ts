@@ -63,7 +63,7 @@ out.scaling = scaling;
 
 // ---- 3. per call from Bun
 const libc = dlopen("libc.so.6", {
-  malloc: { args: [FFIType.usize], returns: FFIType.ptr },
+  malloc: { args: [FFIType.u64], returns: FFIType.ptr },
   free: { args: [FFIType.ptr], returns: FFIType.void },
 }).symbols;
 const BATCH = 64;

@@ -171,7 +171,7 @@ export async function runProgram(program: string, args: string[], opts: RunOptio
     for (const [s, h] of handlers) process.on(s, h);
     const status = await child.exited;
     for (const [s, h] of handlers) process.off(s, h);
-    const signal = child.signalCode ?? null;
+    const signal = child.signalCode ? String(child.signalCode) : null;
     const sigNum = signal ? (require("node:os").constants.signals[signal] ?? 0) : 0;
     const exitCode = signal ? 128 + sigNum : status;
 

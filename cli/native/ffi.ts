@@ -61,7 +61,9 @@ export class AetherError extends Error {
   }
 }
 
-const { ptr, i32, u32, u64, usize, f64, cstring, void: none } = FFIType;
+const { ptr, i32, u32, u64, f64, cstring, void: none } = FFIType;
+// size_t on x86-64 Linux; bun:ffi's "usize" is the same type, but its TypeScript enum does not name it.
+const usize = FFIType.u64;
 
 // prettier-ignore
 const symbols = {

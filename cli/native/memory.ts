@@ -51,8 +51,10 @@ export type OptionName =
 const EVENT_BYTES = 64; // aether_memory_event: five u64, six u32
 const BLOCK_BYTES = 24; // aether_memory_block: two u64, two u32
 
-function nullable(p: Pointer | null): Pointer | null {
-  return p === null || (p as unknown as number) === 0 ? null : p;
+/** bun:ffi returns a pointer as a number (or, past 2^53, a bigint); NULL becomes null. */
+function nullable(p: Pointer | bigint | null): Pointer | null {
+  if (p === null || p === 0n || (p as unknown as number) === 0) return null;
+  return (typeof p === "bigint" ? Number(p) : p) as Pointer;
 }
 
 export const memory = {
