@@ -2,6 +2,7 @@
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
+import { LayoutCommand } from "./layout.ts";
 import { RunCommand } from "./run.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, LayoutCommand];
