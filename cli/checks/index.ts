@@ -1,5 +1,7 @@
 // Every component's self-check, in the order `aether check` runs them.
 import { allocCheck } from "./alloc.ts";
+import { layoutCheck } from "./layout.ts";
+import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck];
+export const CHECKS: CheckDef[] = [allocCheck, stackCheck, layoutCheck];

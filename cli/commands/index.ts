@@ -4,5 +4,6 @@ import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
 import { RunCommand } from "./run.ts";
+import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, LayoutCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, StackCommand, LayoutCommand];
