@@ -11,7 +11,10 @@
  * the error: the caller unwinds instead of crashing. */
 #include "alloc_internal.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,6 +32,39 @@ static __attribute__((noinline)) uintptr_t current_sp(void) {
   return (uintptr_t)&here;
 }
 
+/* The end of the mapping just below the one that holds addr, from /proc/self/maps (sorted by address); 0 when
+ * there is none or the file cannot be read. Plain read(2) and a stack buffer: no allocation. */
+static uintptr_t mapping_below(uintptr_t addr) {
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  size_t have = 0;
+  uintptr_t prev_end = 0, result = 0;
+  bool found = false;
+  while (!found) {
+    const ssize_t n = read(fd, buf + have, sizeof buf - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+    char *line = buf, *nl;
+    while (!found && (nl = memchr(line, '\n', (size_t)(buf + have - line))) != NULL) {
+      char *dash;
+      const uintptr_t start = (uintptr_t)strtoull(line, &dash, 16);
+      const uintptr_t end = *dash == '-' ? (uintptr_t)strtoull(dash + 1, NULL, 16) : 0;
+      if (start <= addr && addr < end) {
+        result = prev_end;
+        found = true;
+      }
+      prev_end = end;
+      line = nl + 1;
+    }
+    have = (size_t)(buf + have - line);
+    memmove(buf, line, have);
+    if (have == sizeof buf) have = 0; /* a line longer than the buffer (a long path): skip its start */
+  }
+  close(fd);
+  return result;
+}
+
 static int thread_bounds(void) {
   if (AE_LIKELY(t_high != 0)) return AETHER_OK;
   pthread_attr_t attr;
@@ -42,8 +78,23 @@ static int thread_bounds(void) {
   pthread_attr_destroy(&attr);
   AE_RETURN_ERROR_IF(rc != 0 || addr == NULL || size == 0, AETHER_ERR_UNSUPPORTED,
                      "pthread_attr_getstack gave no stack for this thread");
-  t_low = (uintptr_t)addr;
-  t_high = t_low + size;
+  uintptr_t low = (uintptr_t)addr;
+  const uintptr_t high = low + size;
+  if ((pid_t)_ae_thread_id() == getpid()) {
+    /* glibc caps the main thread's size at the end of the mapping below the stack when RLIMIT_STACK would reach
+     * past it, but the kernel refuses to grow a stack within stack_guard_gap (256 pages) of such a mapping:
+     * keep that gap out of the usable range. */
+    const size_t gap = 256 * (size_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t below = mapping_below(current_sp());
+    if (below != 0 && below <= UINTPTR_MAX - gap && low < below + gap && below + gap < high) low = below + gap;
+    /* An unlimited stack is bounded by memory, not by the address space below it (tens of GiB): take 1 GiB,
+     * Go's largest goroutine stack, so a runaway recursion is stopped before it exhausts the machine. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY && high - low > AETHER_STACK_UNLIMITED_CAP)
+      low = high - AETHER_STACK_UNLIMITED_CAP;
+  }
+  t_low = low;
+  t_high = high;
   t_guard = guard;
   t_main = (pid_t)_ae_thread_id() == getpid();
   return AETHER_OK;

@@ -207,12 +207,16 @@ AETHER_API size_t aether_memory_live_blocks(aether_memory_block *out, size_t max
 
 /* ================================================================== stack safety and layout (issue 7) === */
 /* The runtime stack guard. Bounds are the calling thread's real stack (pthread_getattr_np: the pthread stack
- * of a created thread, RLIMIT_STACK for the main thread), cached per thread; the stack grows down, so what is
- * left is the distance from the stack pointer down to the lowest usable address (the guard page excluded). */
+ * of a created thread, RLIMIT_STACK for the main thread, less the kernel's 1 MiB stack guard gap when a mapping
+ * below caps it), cached per thread; the stack grows down, so what is left is the distance from the stack
+ * pointer down to the lowest usable address (the guard page excluded). */
 
 /* What a probe keeps in reserve beyond the bytes asked for: the specification's 16 KiB safety margin, room
  * for the report and the caller's unwinding. */
 #define AETHER_STACK_SAFETY_MARGIN 16384
+/* The main thread's usable stack when RLIMIT_STACK is unlimited (1 GiB): such a stack is bounded by memory,
+ * not by the address space below it. */
+#define AETHER_STACK_UNLIMITED_CAP ((size_t)1 << 30)
 /* Bytes each level of aether_stack_recurse_test holds on the stack. */
 #define AETHER_STACK_TEST_FRAME 4096
 
