@@ -32,34 +32,53 @@ static __attribute__((noinline)) uintptr_t current_sp(void) {
   return (uintptr_t)&here;
 }
 
+/* Parse "start-end" at the head of a /proc/self/maps line; false if the line does not start that way. */
+static bool parse_range(const char *line, uintptr_t *start, uintptr_t *end) {
+  char *dash;
+  *start = (uintptr_t)strtoull(line, &dash, 16);
+  if (dash == line || *dash != '-') return false;
+  *end = (uintptr_t)strtoull(dash + 1, NULL, 16);
+  return true;
+}
+
 /* The end of the mapping just below the one that holds addr, from /proc/self/maps (sorted by address); 0 when
- * there is none or the file cannot be read. Plain read(2) and a stack buffer: no allocation. */
+ * there is none or the file cannot be read. read(2) into a small stack buffer: no allocation, and little stack,
+ * since the first probe of a thread may run deep. A line longer than the buffer (a long path) has its range
+ * read from its head and the rest skipped. */
 static uintptr_t mapping_below(uintptr_t addr) {
   const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  char buf[4096];
+  char buf[256];
   size_t have = 0;
-  uintptr_t prev_end = 0, result = 0;
-  bool found = false;
+  uintptr_t prev_end = 0, result = 0, start, end;
+  bool found = false, skipping = false;
   while (!found) {
-    const ssize_t n = read(fd, buf + have, sizeof buf - have);
+    const ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
     if (n <= 0) break;
     have += (size_t)n;
-    char *line = buf, *nl;
-    while (!found && (nl = memchr(line, '\n', (size_t)(buf + have - line))) != NULL) {
-      char *dash;
-      const uintptr_t start = (uintptr_t)strtoull(line, &dash, 16);
-      const uintptr_t end = *dash == '-' ? (uintptr_t)strtoull(dash + 1, NULL, 16) : 0;
-      if (start <= addr && addr < end) {
-        result = prev_end;
-        found = true;
+    buf[have] = '\0'; /* strtoull stops here at worst */
+    char *line = buf;
+    for (;;) {
+      char *nl = memchr(line, '\n', (size_t)(buf + have - line));
+      if (nl == NULL && !(line == buf && have == sizeof buf - 1)) break; /* an incomplete line: read more */
+      if (!skipping && parse_range(line, &start, &end)) {
+        if (start <= addr && addr < end) {
+          result = prev_end;
+          found = true;
+          break;
+        }
+        prev_end = end;
       }
-      prev_end = end;
+      if (nl == NULL) { /* a line that fills the buffer: its range is read, skip to its end */
+        skipping = true;
+        line = buf + have;
+        break;
+      }
+      skipping = false;
       line = nl + 1;
     }
     have = (size_t)(buf + have - line);
     memmove(buf, line, have);
-    if (have == sizeof buf) have = 0; /* a line longer than the buffer (a long path): skip its start */
   }
   close(fd);
   return result;

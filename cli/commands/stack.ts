@@ -71,7 +71,7 @@ export class StackCommand extends AetherCommand {
     ],
   });
 
-  paths = Option.Rest({ name: "su/ci files or folders" });
+  inputs = Option.Rest({ name: "su/ci files or folders" });
   maxStack = Option.String("--max-stack", { description: "fail (exit 1) if an exported function can exceed BYTES or recurse" });
   externalStack = Option.String("--external-stack", "0", { description: "bytes charged for a call to an unknown callee (libc, indirect)" });
   elf = Option.String("--elf", { description: "take the exported functions from this ELF file's symbols" });
@@ -82,10 +82,10 @@ export class StackCommand extends AetherCommand {
   async execute(): Promise<number> {
     const maxStack = this.maxStack === undefined ? undefined : parseCount("--max-stack", this.maxStack, 1);
     const externalStack = parseCount("--external-stack", this.externalStack, 0);
-    for (const p of this.paths) if (!existsSync(p)) throw new UsageError(`no such file or folder: ${p}`);
+    for (const p of this.inputs) if (!existsSync(p)) throw new UsageError(`no such file or folder: ${p}`);
     if (this.elf !== undefined && (!existsSync(this.elf) || !statSync(this.elf).isFile())) throw new UsageError(`no such file: ${this.elf}`);
 
-    let inputs = this.paths;
+    let inputs = this.inputs;
     let elf = this.elf;
     let source: string;
     if (inputs.length === 0) {
