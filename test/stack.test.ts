@@ -294,6 +294,25 @@ describe("--max-stack: the CI gate", () => {
     expect(r.json.gate.violations.map((v: { function: string }) => v.function)).toEqual(["main_func"]);
   });
 
+  test(".su files alone (no -fcallgraph-info): own frames, calls unknown, a warning", () => {
+    const only = mkdtempSync(join(tmpdir(), "aether-stack-su-"));
+    try {
+      writeFileSync(join(only, "chain.c"), CHAIN_C);
+      gcc(["-O0", "-fstack-usage", "-c", "chain.c"], only);
+      const su = suFrames(only, "chain.su");
+      const r = analyseJson([only, "--max-stack", String(su.helper_two! - 1)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no \.ci files: the calls are unknown/);
+      const fn = (name: string): JsonFunction => r.json.functions.find((f: JsonFunction) => f.name === name);
+      expect(fn("main_func").depth).toBe(su.main_func!);
+      expect(fn("helper_two").depth).toBe(su.helper_two!);
+      expect(fn("helper_two").unknownCallees).toBe(true);
+      expect(r.json.gate.violations.map((v: { function: string }) => v.function)).toContain("helper_two");
+    } finally {
+      rmSync(only, { recursive: true, force: true });
+    }
+  });
+
   test("usage mistakes exit 2", () => {
     expect(aether(["stack", "/nonexistent/dir"]).code).toBe(2);
     expect(aether(["stack", dir, "--max-stack", "lots"]).code).toBe(2);
@@ -301,7 +320,7 @@ describe("--max-stack: the CI gate", () => {
     try {
       const r = aether(["stack", empty]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/no \.ci files .*-fstack-usage -fcallgraph-info=su/);
+      expect(r.stderr).toMatch(/no \.su or \.ci files .*-fstack-usage -fcallgraph-info=su/);
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }

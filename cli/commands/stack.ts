@@ -97,9 +97,10 @@ export class StackCommand extends AetherCommand {
       source = inputs.join(", ");
     }
     const files = findStackFiles(inputs);
-    if (files.ci.length === 0) {
-      throw new UsageError(`no .ci files in ${inputs.join(", ")}: compile with gcc -fstack-usage -fcallgraph-info=su`);
+    if (files.ci.length === 0 && files.su.length === 0) {
+      throw new UsageError(`no .su or .ci files in ${inputs.join(", ")}: compile with gcc -fstack-usage -fcallgraph-info=su`);
     }
+    if (files.ci.length === 0) this.err("aether stack: no .ci files: the calls are unknown, depths are own frames (add -fcallgraph-info=su)");
     const analysis = analyzeStack(loadCallGraph(files.su, files.ci), { externalStack });
     const exports = elf ? exportsOf(elf) : undefined;
     const gated = gatedFunctions(analysis, exports);
@@ -138,7 +139,7 @@ export class StackCommand extends AetherCommand {
           unguardedRecursion: d.unguarded,
           dynamic: d.dynamic,
           unknownCallees: d.unknownCallees,
-          calls: f.calls,
+          calls: f.callsKnown ? f.calls : null,
         };
       }),
       recursion: a.cycles,
@@ -168,7 +169,7 @@ export class StackCommand extends AetherCommand {
         const defined = [...new Set(f.calls.filter((c) => g.functions.has(c.target)).map((c) => name(c.target)))];
         const ext = [...new Set(f.calls.filter((c) => !g.functions.has(c.target) && c.target !== "__indirect_call").map((c) => c.target))];
         const ind = f.calls.filter((c) => c.target === "__indirect_call").length;
-        const parts = [...defined];
+        const parts = f.callsKnown ? [...defined] : [color.yellow("(calls unknown: no .ci file)")];
         if (ext.length) parts.push(color.dim(`[external: ${ext.join(", ")}]`));
         if (ind) parts.push(color.yellow(`[indirect x${ind}]`));
         this.out(`  ${name(f.id)} -> ${parts.length ? parts.join(", ") : color.dim("(leaf)")}`);

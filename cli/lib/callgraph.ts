@@ -44,6 +44,8 @@ export interface FunctionNode {
   frame: number;
   qualifier: Qualifier;
   calls: CallSite[];
+  /** false for a function only a .su file lists: its calls are unknown (its depth is its own frame) */
+  callsKnown: boolean;
 }
 
 export interface CallGraph {
@@ -176,12 +178,14 @@ export function loadCallGraph(suFiles: string[], ciFiles: string[]): CallGraph {
   for (const f of suFiles) for (const [k, v] of parseSu(readFileSync(f, "utf8"))) su.set(k, v);
   const functions = new Map<string, FunctionNode>();
   const edges: VcgEdge[] = [];
+  const described = new Set<string>(); // .su keys a .ci node stands for
   for (const f of ciFiles) {
     const ci = parseCi(readFileSync(f, "utf8"));
     for (const n of ci.nodes) {
       if (n.external || n.title === INDIRECT) continue;
       const l = parseLabel(n.label);
       const fromSu = su.get(`${l.loc}:${l.name}`);
+      described.add(`${l.loc}:${l.name}`);
       const frame = fromSu?.bytes ?? l.bytes ?? 0;
       const qualifier = fromSu?.qualifier ?? l.qualifier ?? "unknown";
       const seen = functions.get(n.title);
@@ -200,9 +204,26 @@ export function loadCallGraph(suFiles: string[], ciFiles: string[]): CallGraph {
         frame,
         qualifier,
         calls: [],
+        callsKnown: true,
       });
     }
     edges.push(...ci.edges);
+  }
+  // Functions a .su file lists but no .ci file describes (a unit compiled without -fcallgraph-info): their own
+  // frame is known, their calls are not. Named plainly unless the name is taken, then "file:name".
+  const orphans = [...su].filter(([k]) => !described.has(k));
+  const names = new Map<string, number>();
+  for (const [k] of orphans) {
+    const name = k.slice(k.lastIndexOf(":") + 1);
+    names.set(name, (names.get(name) ?? 0) + 1);
+  }
+  for (const [k, v] of orphans) {
+    const m = /^(.*):(\d+):(\d+):([^:]+)$/.exec(k);
+    if (!m) continue;
+    const [, file, line, column, name] = m as unknown as [string, string, string, string, string];
+    const id = names.get(name) === 1 && !functions.has(name) ? name : `${file}:${name}`;
+    if (functions.has(id)) continue;
+    functions.set(id, { id, name, local: id !== name || name.includes("."), file, line: Number(line), column: Number(column), frame: v.bytes, qualifier: v.qualifier, calls: [], callsKnown: false });
   }
   const external = new Map<string, number>();
   const seenEdge = new Set<string>();
@@ -366,7 +387,7 @@ export function analyzeStack(graph: CallGraph, opts: { externalStack?: number } 
       if (f.qualifier === "dynamic" || f.qualifier === "dynamic,bounded") {
         if (rankDynamic(f.qualifier) > rankDynamic(dynamic)) dynamic = f.qualifier;
       }
-      if (f.calls.some((c) => c.target === INDIRECT || !fns.has(c.target))) unknown = true;
+      if (!f.callsKnown || f.calls.some((c) => c.target === INDIRECT || !fns.has(c.target))) unknown = true;
       for (const c of succ(id)) {
         if (inComp.has(c)) continue;
         const d = depths.get(c)!;
@@ -398,7 +419,7 @@ export function analyzeStack(graph: CallGraph, opts: { externalStack?: number } 
       continue;
     }
     let best: string | null = null;
-    let bestBytes = f.calls.some((c) => c.target === INDIRECT || !fns.has(c.target)) ? externalStack : 0;
+    let bestBytes = !f.callsKnown || f.calls.some((c) => c.target === INDIRECT || !fns.has(c.target)) ? externalStack : 0;
     for (const c of succ(id)) {
       const b = depths.get(c)!.bytes!;
       if (b > bestBytes || (b === bestBytes && best === null && b > 0)) {
