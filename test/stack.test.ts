@@ -253,6 +253,12 @@ describe("aether stack on a C project compiled with -fstack-usage -fcallgraph-in
     expect(r.stdout).toMatch(/^indirect calls \(unknown callees\): 2$/m);
     expect(r.stdout).toMatch(/^ {2}main_func +\d+ +\d+ {2}main_func -> helper_one -> helper_two$/m);
     expect(r.stdout).toMatch(/^ {2}factorial +\d+ +unbounded {2}factorial -> factorial$/m);
+    // The specification's compile-time warning, on stderr, for every function of an unguarded recursion.
+    expect(r.stderr).toContain(
+      "[WARNING] Recursive function detected: is_odd\n          Stack overflow possible. Consider tail call optimization or iterative approach.",
+    );
+    const warned = [...r.stderr.matchAll(/Recursive function detected: (\S+)/g)].map((m) => m[1]).sort();
+    expect(warned).toEqual(["ackermann", "conditional_recursion", "deep_recursion", "factorial", "factorial_tail", "fibonacci", "func_a", "func_b", "func_c", "is_even", "is_odd"]);
   });
 });
 

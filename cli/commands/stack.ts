@@ -37,6 +37,21 @@ export function exportsOf(path: string): Set<string> {
   return exportedFunctions(data, parseElf(data));
 }
 
+/** The specification's compile-time warning, for each function in an unguarded recursion (source order). */
+export function recursionWarnings(a: StackAnalysis): string[] {
+  const out: string[] = [];
+  for (const c of a.cycles) {
+    if (c.guarded) continue;
+    for (const id of c.functions) {
+      out.push(
+        `[WARNING] Recursive function detected: ${displayName(a.graph, id)}\n` +
+          "          Stack overflow possible. Consider tail call optimization or iterative approach.",
+      );
+    }
+  }
+  return out;
+}
+
 export interface StackReport {
   source: string;
   analysis: StackAnalysis;
@@ -106,8 +121,12 @@ export class StackCommand extends AetherCommand {
     const gated = gatedFunctions(analysis, exports);
     const violations = maxStack === undefined ? [] : checkGate(analysis, gated, maxStack);
 
-    if (this.json) printJson(this.toJson({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations));
-    else this.print({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations);
+    const warnings = recursionWarnings(analysis);
+    if (this.json) printJson({ ...this.toJson({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations), warnings });
+    else {
+      this.print({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations);
+      for (const w of warnings) this.err(w);
+    }
     return violations.length > 0 ? 1 : 0;
   }
 
