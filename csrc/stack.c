@@ -25,12 +25,10 @@ static _Thread_local uintptr_t t_low, t_high, t_guard;
 static _Thread_local int t_main;
 static _Atomic uint64_t overflow_count;
 
-/* The address of a local: the stack pointer of this frame, within a few dozen bytes. noinline so the frame
- * measured is a real one below the caller's. */
-static __attribute__((noinline)) uintptr_t current_sp(void) {
-  volatile char here = 0;
-  return (uintptr_t)&here;
-}
+/* This frame's address: the stack pointer within a few words. The frame address, not a local's: under
+ * AddressSanitizer's fake stacks a local may live on the heap. noinline so the frame is a real one below the
+ * caller's. */
+static __attribute__((noinline)) uintptr_t current_sp(void) { return (uintptr_t)__builtin_frame_address(0); }
 
 /* Parse "start-end" at the head of a /proc/self/maps line; false if the line does not start that way. */
 static bool parse_range(const char *line, uintptr_t *start, uintptr_t *end) {

@@ -520,7 +520,7 @@ describe("corrupted ELF files are refused with the reason", () => {
       for (const n of cuts) { const c = tryParse(lib.subarray(0, n), "cut " + n); truncated[c] = (truncated[c] ?? 0) + 1; }
       // Mutations: 1-4 random bytes of the header, the section table or the program headers.
       let seed = 12345;
-      const rand = (n) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+      const rand = (n) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
       const regions = [[0, 64], [Number(header.phoff), header.segmentCount * 56], [Number(header.shoff), header.sectionCount * 64]];
       for (let i = 0; i < 20000; i++) {
         const saved = [];

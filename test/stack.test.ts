@@ -364,6 +364,13 @@ const r = stack.recurseTest(depth);
 console.log(JSON.stringify({ size: info.size, isMain: info.isMain, depth, reached: r.reached, code: r.error?.code ?? null, message: r.error?.message ?? "", after: stack.remaining(), overflows: stack.info().overflows }));
 `;
 
+/** The "N bytes left" of a failed probe's message. */
+function bytesLeft(message: string): number {
+  const m = /(\d+) bytes left/.exec(message);
+  if (!m) throw new Error(`no "bytes left" in: ${message}`);
+  return Number(m[1]);
+}
+
 function runChild(code: string, shell?: string) {
   if (!shell) return runSnippet(code);
   const snippets = join(import.meta.dir, ".snippets");
@@ -410,8 +417,10 @@ describe("the runtime guard", () => {
     expect(out.code).toBe("AETHER_ERR_STACK_OVERFLOW");
     expect(out.depth * 4096).toBeGreaterThan(out.size); // without the guard this depth would overflow the stack
     expect(out.reached).toBeLessThan(out.depth);
-    // It stopped near the real end of the stack, not at a fixed 1 MB.
-    expect(out.reached * 4096).toBeGreaterThan(out.size - 512 * 1024);
+    // It stopped at the real end of the stack, not at a fixed 1 MB: the failing probe had less than one level
+    // plus the margin left, after levels that filled most of the stack (frames carry some overhead each).
+    expect(bytesLeft(out.message)).toBeLessThan(STACK_SAFETY_MARGIN + 4096);
+    expect(out.reached * 4096).toBeGreaterThan(out.size * 0.75);
     expect(out.reached * 4096).toBeLessThan(out.size);
     expect(out.message).toMatch(/stack probe for 4096 bytes failed: \d+ bytes left on thread \d+, 16384 bytes of them the safety margin \(stack 0x[0-9a-f]+-0x[0-9a-f]+, \d+ bytes\)/);
     expect(out.after).toBeGreaterThan(out.size / 2); // unwound
@@ -427,7 +436,8 @@ describe("the runtime guard", () => {
       expect(out.code).toBe("AETHER_ERR_STACK_OVERFLOW");
       expect(out.size).toBeLessThanOrEqual(kb * 1024);
       expect(out.size).toBeGreaterThan(kb * 1024 - 256 * 1024);
-      expect(out.reached * 4096).toBeGreaterThan(out.size - 512 * 1024);
+      expect(bytesLeft(out.message)).toBeLessThan(STACK_SAFETY_MARGIN + 4096);
+      expect(out.reached * 4096).toBeGreaterThan(out.size * 0.75);
       expect(r.stderr).toContain(STACK_OVERFLOW_MESSAGE);
     }
   });
@@ -472,7 +482,7 @@ describe("the runtime guard", () => {
         import { stack } from ${JSON.stringify(join(import.meta.dir, "..", "cli", "native", "stack.ts"))};
         const info = stack.info();
         const r = stack.recurseTest(Math.ceil(info.size / 4096) + 100);
-        postMessage({ isMain: info.isMain, size: info.size, guard: info.guard, reached: r.reached, code: r.error ? r.error.code : null });
+        postMessage({ isMain: info.isMain, size: info.size, guard: info.guard, reached: r.reached, code: r.error ? r.error.code : null, message: r.error ? r.error.message : "" });
       \`], { type: "application/typescript" })));
       w.onmessage = (e) => { console.log(JSON.stringify(e.data)); w.terminate(); };
     `);
@@ -481,7 +491,8 @@ describe("the runtime guard", () => {
     expect(out.isMain).toBe(false);
     expect(out.guard).toBeGreaterThan(0);
     expect(out.code).toBe("AETHER_ERR_STACK_OVERFLOW");
-    expect(out.reached * 4096).toBeGreaterThan(out.size - 512 * 1024);
+    expect(bytesLeft(out.message)).toBeLessThan(STACK_SAFETY_MARGIN + 4096);
+    expect(out.reached * 4096).toBeGreaterThan(out.size * 0.75);
     expect(r.stderr).toContain(STACK_OVERFLOW_MESSAGE);
   });
 
