@@ -2,7 +2,9 @@
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
+import { LayoutCommand } from "./layout.ts";
 import { RunCommand } from "./run.ts";
 import { SimdCommand } from "./simd.ts";
+import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand];
