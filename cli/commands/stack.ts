@@ -25,8 +25,6 @@ export const STACK_BUILD = join(BUILD_ROOT, "stack");
 /** Build libaether with -fstack-usage -fcallgraph-info=su into build/stack/ (incremental) and return where its
  * .su/.ci files and its library are. */
 export function buildStackVariant(): { dir: string; library: string } {
-  // cmake-js fetches Node headers unless told where they are; npm passes nodedir from .npmrc, bun does not.
-  if (!process.env.npm_config_nodedir && existsSync("/usr/include/node/node.h")) process.env.npm_config_nodedir = "/usr";
   const library = buildVariant({ variant: "release", defines: { AETHER_STACK_USAGE: "ON" }, folder: "stack", quiet: true });
   return { dir: join(STACK_BUILD, "CMakeFiles"), library };
 }
