@@ -339,7 +339,7 @@ void _ae_heap_visit_live(ae_block_visitor *fn, void *arg) {
       for (size_t i = 0; i < r->nblocks; i++) {
         const uint64_t m = atomic_load_explicit(&r->meta[i], memory_order_acquire);
         if (AE_META_STATE(m) != AE_STATE_LIVE) continue;
-        fn(r->start + i * r->block_size + AE_META_OFF(m), AE_META_SIZE(m), &r->meta[i], arg);
+        fn(r->start + i * r->block_size + AE_META_OFF(m), AE_META_SIZE(m), &r->meta[i], m, arg);
       }
     }
   }
