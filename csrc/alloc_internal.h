@@ -227,6 +227,7 @@ typedef struct ae_heap {
   int in_use;
   /* Counters the owner writes (plain load + store) and other threads read. */
   _Atomic uint64_t allocs, frees, alloc_bytes, freed_bytes, qbytes;
+  _Atomic uint64_t qring_bytes;   /* the quarantine ring's mapping (qcap entries), for the reserved-bytes stat */
   _Atomic int64_t peak_base, peak_local;
   ae_tcache cache[AE_NCLASSES];
 } ae_heap;

@@ -325,7 +325,8 @@ uint64_t _ae_reserved_bytes(void) {
   pthread_mutex_unlock(&segment_lock);
   pthread_mutex_lock(&heap_list_lock);
   uint64_t hb = heap_count * AE_ALIGN_UP(sizeof(ae_heap), 4096);
-  for (ae_heap *h = heaps; h != NULL; h = h->next) hb += (uint64_t)h->qcap * sizeof(ae_qentry);
+  /* qring_bytes, not qcap: the owner grows its ring without a lock, and qcap is its private field. */
+  for (ae_heap *h = heaps; h != NULL; h = h->next) hb += atomic_load_explicit(&h->qring_bytes, memory_order_relaxed);
   pthread_mutex_unlock(&heap_list_lock);
   return seg + hb;
 }

@@ -4,7 +4,8 @@ import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
 import { RunCommand } from "./run.ts";
+import { SanitizeCommand } from "./sanitize.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand, SanitizeCommand];

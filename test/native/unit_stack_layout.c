@@ -111,11 +111,24 @@ static void parse_file(const char *path) {
   for (uint32_t i = 0; i < h.section_count; i++)
     if (sec[i].name_length == 5 && memcmp(data + sec[i].name_offset, ".text", 5) == 0) text = 1;
   CHECK(text, "%s: no .text section found", path);
-  /* Every truncation inside the header tables fails cleanly, reading nothing past its exact-size buffer. */
-  const size_t tables_end = h.shoff + (size_t)h.section_count * 64 > h.phoff + (size_t)h.segment_count * 56
-                                ? h.shoff + (size_t)h.section_count * 64
-                                : h.phoff + (size_t)h.segment_count * 56;
-  for (size_t cut = 0; cut < tables_end && cut < len; cut += cut < 256 ? 1 : 97) {
+  /* Truncations fail cleanly, reading nothing past an exact-size buffer: every length of the ELF header, lengths
+   * spread over the file, and lengths at and around each entry of the section and program header tables. */
+  size_t cuts[400], ncuts = 0;
+  for (size_t c = 0; c < 64; c++) cuts[ncuts++] = c;
+  for (size_t k = 1; k < 64; k++) cuts[ncuts++] = len / 64 * k;
+  const struct { uint64_t off; uint32_t n; size_t entry; } tables[2] = {{h.shoff, h.section_count, 64}, {h.phoff, h.segment_count, 56}};
+  for (int t = 0; t < 2; t++) {
+    if (tables[t].n == 0) continue;
+    for (uint32_t e = 0; e <= tables[t].n && e < 40; e++) {
+      const size_t at = tables[t].off + (size_t)e * tables[t].entry;
+      if (at > 0) cuts[ncuts++] = at - 1;
+      cuts[ncuts++] = at;
+    }
+    cuts[ncuts++] = tables[t].off + (size_t)tables[t].n * tables[t].entry - 1;
+  }
+  for (size_t i = 0; i < ncuts; i++) {
+    const size_t cut = cuts[i];
+    if (cut >= len) continue;
     unsigned char *exact = malloc(cut ? cut : 1);
     memcpy(exact, data, cut);
     const aether_status st = aether_elf_parse(exact, cut, &h, sec, h.section_count, seg, h.segment_count);

@@ -1,0 +1,114 @@
+// scenarios.ts: what `aether sanitize` runs for each sanitizer, each with an id (for --only and the reports):
+//   native <component>/<name>  a C driver from test/native/ linked directly against the instrumented library
+//   fuzz/<target>              a fuzz target's committed corpus, replayed by fuzz/regression_driver.c
+//   extra/<name>               a driver given with --driver
+//   suite/<file>               one file of the Bun test suite, run with the sanitizer's runtime preloaded
+//
+// Adding a component's scenarios: write test/native/<name>.c (include "check.h"; print "ok ..." and exit 0
+// when every check held) and add one entry to NATIVE below with its arguments for a full run, for TSan (which
+// is 5-15x slower: use smaller counts) and, if it belongs in `aether check`, for the quick run. A fuzz target
+// needs nothing: any fuzz/<target>.c with a corpus in fuzz/corpus/<target>/ is replayed.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join, relative } from "node:path";
+import { PACKAGE_ROOT } from "../../native/ffi.ts";
+import type { SanitizerName } from "./sanitizers.ts";
+
+export interface NativeScenario {
+  id: string;
+  component: string;
+  /** C sources, relative to the repository root */
+  sources: string[];
+  /** arguments of a full run */
+  args: string[];
+  /** smaller arguments under TSan (default: args) */
+  tsanArgs?: string[];
+  /** arguments in the quick set (aether check, --quick); absent: not part of it */
+  quickArgs?: string[];
+  /** only under these sanitizers (default: all) */
+  only?: SanitizerName[];
+  /** extra include directories */
+  include?: string[];
+  /** what a passing run prints: the driver's own verdict ("ok ..." on stdout), or the regression driver's
+   * "replayed N inputs" on stderr, or nothing beyond exit 0 (--driver files) */
+  verdict: "ok-line" | "replayed" | "exit-0";
+  /** warnings are errors for the project's own drivers, not for a --driver someone hands in */
+  werror: boolean;
+  timeoutS: number;
+}
+
+const DRIVER = (name: string) => `test/native/${name}.c`;
+
+/** The project's native scenarios: unit scenarios per component and the concurrent stress of each structure. */
+export const NATIVE: NativeScenario[] = [
+  { id: "alloc/unit", component: "safe allocator", sources: [DRIVER("unit_alloc")], args: ["3"], tsanArgs: ["1"], quickArgs: ["1"] },
+  { id: "alloc/threads", component: "safe allocator", sources: [DRIVER("alloc_threads")], args: ["4", "20000"], tsanArgs: ["4", "3000"], quickArgs: ["2", "2000"] },
+  { id: "alloc/concurrent-walks", component: "safe allocator", sources: [DRIVER("alloc_concurrent")], args: ["4", "8000", "3"], tsanArgs: ["3", "3000", "2"] },
+  { id: "simd/unit", component: "SIMD kernels", sources: [DRIVER("unit_simd")], args: ["16"], tsanArgs: ["12"], quickArgs: ["8"] },
+  { id: "stack/unit", component: "stack and layout", sources: [DRIVER("unit_stack_layout")], args: ["4000"], tsanArgs: ["1000"], quickArgs: ["500"] },
+].map((s) => ({ verdict: "ok-line" as const, werror: true, timeoutS: 600, ...s }));
+
+/** Fuzz targets with a committed corpus: fuzz/<target>.c replayed over fuzz/corpus/<target>/. */
+export function fuzzScenarios(root = PACKAGE_ROOT): NativeScenario[] {
+  const dir = join(root, "fuzz");
+  const driver = join(dir, "regression_driver.c");
+  if (!existsSync(driver)) return [];
+  const out: NativeScenario[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    if (!f.endsWith(".c") || f === "regression_driver.c") continue;
+    const name = basename(f, ".c");
+    const corpus = join(dir, "corpus", name);
+    if (!existsSync(corpus) || !readFileSync(join(dir, f), "utf8").includes("LLVMFuzzerTestOneInput")) continue;
+    out.push({
+      id: `fuzz/${name}`,
+      component: "fuzz regression",
+      sources: [`fuzz/${f}`, "fuzz/regression_driver.c"],
+      args: [relative(root, corpus)],
+      include: ["fuzz"],
+      verdict: "replayed",
+      werror: true,
+      timeoutS: 600,
+    });
+  }
+  return out;
+}
+
+/** A --driver FILE.c, optionally "asan:FILE.c" to run it under one sanitizer only. */
+export function extraScenario(spec: string, root = PACKAGE_ROOT): NativeScenario {
+  const m = /^(asan|ubsan|tsan|msan):(.+)$/.exec(spec);
+  const file = m ? m[2]! : spec;
+  return {
+    id: `extra/${basename(file, ".c")}`,
+    component: "--driver",
+    sources: [file.startsWith("/") ? relative(root, file) : file],
+    args: [],
+    only: m ? [m[1] as SanitizerName] : undefined,
+    verdict: "exit-0",
+    werror: false,
+    timeoutS: 300,
+  };
+}
+
+/** The Bun suite's files, as Bun finds them (bunfig root: test/). */
+export function suiteFiles(root = PACKAGE_ROOT): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name.startsWith(".") || e.name === "node_modules" || e.name === "fixtures") continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.test\.[cm]?[jt]sx?$/.test(e.name)) out.push(relative(root, p));
+    }
+  };
+  walk(join(root, "test"));
+  return out.sort();
+}
+
+export function suiteId(file: string): string {
+  return `suite/${basename(file).replace(/\.test\.[cm]?[jt]sx?$/, "")}`;
+}
+
+/** Does id match one of the --only patterns (an id, or a prefix ending at a '/')? */
+export function matches(id: string, only: string[] | undefined): boolean {
+  if (!only || only.length === 0) return true;
+  return only.some((p) => id === p || id.startsWith(p.endsWith("/") ? p : `${p}/`));
+}
