@@ -140,16 +140,19 @@ static ae_run *run_new(unsigned cls) {
   return r;
 }
 
-/* Give an empty run's slots back to its segment; its pages go back to the OS. Class lock held. */
+/* Give an empty run's slots back to its segment; its pages go back to the OS. Class lock held.
+ * The pages go first, while the slots are still this run's: once they are marked free, a thread refilling
+ * another class may carve a new run out of them at once (under the segment lock alone), and a later
+ * MADV_DONTNEED would zero that run's fresh blocks, headers, guards and quarantined poison included. */
 static void run_release(ae_run *r) {
   ae_segment *seg = (ae_segment *)((uintptr_t)r & ~(AE_SEGMENT_SIZE - 1));
-  pthread_mutex_lock(&segment_lock);
   const size_t slot = r->head, n = r->nslots;
+  /* The segment stays mapped (its header must stay readable for wild-pointer checks); only the pages go. */
+  madvise(r->start, n * AE_SLOT_SIZE, MADV_DONTNEED);
+  pthread_mutex_lock(&segment_lock);
   for (size_t i = 0; i < n; i++) atomic_store_explicit(&seg->runs[slot + i].kind, AE_SLOT_FREE, memory_order_release);
   seg->used_slots &= ~(((n == 64) ? ~0ull : ((1ull << n) - 1)) << slot);
   pthread_mutex_unlock(&segment_lock);
-  /* The segment stays mapped (its header must stay readable for wild-pointer checks); only the pages go. */
-  madvise(r->start, n * AE_SLOT_SIZE, MADV_DONTNEED);
 }
 
 static void avail_push(ae_central *c, ae_run *r) {

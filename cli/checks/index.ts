@@ -2,8 +2,9 @@
 import { allocCheck } from "./alloc.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
+import { sanitizeCheck } from "./sanitize.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, stackCheck, layoutCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, stackCheck, layoutCheck, sanitizeCheck];

@@ -92,21 +92,27 @@ export class SanitizeCommand extends AetherCommand {
       (r) => this.json || this.printRun(r),
     );
     const failed = runs.filter((r) => r.verdict === "fail");
+    // Nothing could run at all: that is not a pass (a CI without compilers must not go green).
+    const nothing = runs.length > 0 && runs.every((r) => r.verdict === "skip");
     const seconds = (performance.now() - t0) / 1000;
     const notRun = sanitizers.filter((s) => !runs.some((r) => r.sanitizer === s));
     if (this.json) {
-      printJson({ verdict: failed.length ? "fail" : "pass", seconds, sanitizers: runs, notRun, out: opts.out });
+      printJson({ verdict: failed.length || nothing ? "fail" : "pass", seconds, sanitizers: runs, notRun, out: opts.out });
     } else {
       const ran = runs.filter((r) => r.verdict !== "skip").map((r) => r.sanitizer);
       const skipped = runs.filter((r) => r.verdict === "skip").map((r) => r.sanitizer);
       const parts = [
-        failed.length ? color.red(`${failed.map((r) => r.sanitizer).join(", ")} failed`) : color.green(`${ran.join(", ") || "nothing"} clean`),
+        failed.length
+          ? color.red(`${failed.map((r) => r.sanitizer).join(", ")} failed`)
+          : nothing
+            ? color.red("no sanitizer can run on this machine")
+            : color.green(`${ran.join(", ")} clean`),
         skipped.length ? `skipped: ${skipped.join(", ")}` : "",
         notRun.length ? `not run after the failure: ${notRun.join(", ")} (--keep-going runs them)` : "",
       ].filter(Boolean);
-      this.out(`${parts.join("; ")} (${seconds.toFixed(0)} s); reports and outputs in ${relative(process.cwd(), opts.out) || "."}`);
+      this.out(`${parts.join("; ")} (${seconds.toFixed(0)} s); reports and outputs in ${opts.out.startsWith(`${process.cwd()}/`) ? relative(process.cwd(), opts.out) : opts.out}`);
     }
-    return failed.length ? 1 : 0;
+    return failed.length || nothing ? 1 : 0;
   }
 
   private checkDriver(spec: string): string {
@@ -144,7 +150,7 @@ export class SanitizeCommand extends AetherCommand {
   }
 
   private printRun(r: SanitizerRun): void {
-    const rel = (p: string) => relative(PACKAGE_ROOT, p);
+    const rel = (p: string) => (p.startsWith(`${PACKAGE_ROOT}/`) ? relative(PACKAGE_ROOT, p) : p);
     if (r.verdict === "skip") {
       this.out(`  ${verdictText("skip")}  ${r.reason}`);
       return;

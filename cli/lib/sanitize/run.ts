@@ -1,9 +1,9 @@
 // run.ts: one sanitizer run, end to end. Build the instrumented library (and prove it is instrumented: it must
 // import the runtime's hooks), compile and run every native scenario against it with strict options, run the
 // Bun suite file by file with the runtime preloaded, then collect every report from the log files.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { PACKAGE_ROOT } from "../../native/ffi.ts";
+import { BUILD_ROOT, PACKAGE_ROOT } from "../../native/ffi.ts";
 import { parseElf } from "../../native/layout.ts";
 import { BuildError, buildVariant } from "../build.ts";
 import { readSymbols, SHT } from "../elf.ts";
@@ -121,12 +121,18 @@ function compile(s: SanitizerName, tc: Toolchain, sc: NativeScenario, binDir: st
   for (const f of dependencies(sc)) if (existsSync(f)) hasher.update(readFileSync(f));
   const key = hasher.digest("hex");
   if (existsSync(exe) && existsSync(`${exe}.key`) && readFileSync(`${exe}.key`, "utf8") === key) return { exe };
-  const r = Bun.spawnSync({ cmd, cwd: PACKAGE_ROOT, env: toolEnv(), stdout: "pipe", stderr: "pipe" });
+  // Built under a temporary name and renamed into place, executable first and key second: another sanitize run
+  // sharing the cache (the test suite starts some) never runs a half-written file or trusts a stale key.
+  const tmp = `${exe}.${process.pid}.tmp`;
+  const r = Bun.spawnSync({ cmd: [...cmd.slice(0, -1), tmp], cwd: PACKAGE_ROOT, env: toolEnv(), stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) {
+    rmSync(tmp, { force: true });
     const err = r.stderr.toString().split("\n").find((l) => /error/.test(l)) ?? r.stderr.toString().split("\n")[0] ?? "";
     return { error: `${tc.cc} failed: ${err.trim()}` };
   }
-  writeFileSync(`${exe}.key`, key);
+  renameSync(tmp, exe);
+  writeFileSync(`${tmp}.key`, key);
+  renameSync(`${tmp}.key`, `${exe}.key`);
   return { exe };
 }
 
@@ -261,7 +267,8 @@ export function runSanitizer(s: SanitizerName, opts: SanitizeOptions): Sanitizer
   const broken = probe(s, tc);
   if (broken) return finish(opts.explicit ? "fail" : "skip", broken);
 
-  const dirs: RunDirs = { root: dir, bin: join(dir, "bin"), logs: join(dir, "logs"), output: join(dir, "output") };
+  // Compiled drivers are cached in build/sanitize/<sanitizer>/bin whatever --out says (keyed on their contents).
+  const dirs: RunDirs = { root: dir, bin: join(BUILD_ROOT, "sanitize", s, "bin"), logs: join(dir, "logs"), output: join(dir, "output") };
   rmSync(dirs.logs, { recursive: true, force: true });
   rmSync(dirs.output, { recursive: true, force: true });
   for (const d of [dirs.bin, dirs.logs, dirs.output]) mkdirSync(d, { recursive: true });

@@ -1,10 +1,10 @@
 // sanitizers.ts: what `aether sanitize` knows about each sanitizer: the library variant it builds, how native
 // drivers are compiled against it, the runtime a Bun process preloads, the options (strict for native drivers,
 // adapted for Bun, which is not instrumented), and a probe that says in one line why one cannot run here.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { VARIANTS, type VariantName, variantPath } from "../../native/ffi.ts";
+import { BUILD_ROOT, VARIANTS, type VariantName, variantPath } from "../../native/ffi.ts";
 import { findClang, gccRuntime, INSTALL_CLANG_HINT, toolEnv, which } from "../tools.ts";
 
 export type SanitizerName = "asan" | "ubsan" | "tsan" | "msan";
@@ -146,6 +146,14 @@ export function toolchain(s: SanitizerName): Toolchain | { missing: string } {
 /** Compile and run an empty program with the sanitizer: proves compiler, runtime and kernel get along (TSan
  * refuses some address-space layouts, for one). Returns undefined when it works, else the one-line reason. */
 export function probe(s: SanitizerName, tc: Toolchain): string | undefined {
+  // A success is remembered for this compiler and runtime (by path and modification time).
+  const stamp = (p: string | undefined) => {
+    const path = p && (p.startsWith("/") ? p : which(p));
+    return path && existsSync(path) ? `${realpathSync(path)}@${statSync(path).mtimeMs}` : "-";
+  };
+  const key = [stamp(tc.cc), stamp(tc.runtime), SANITIZER[s].cflags.join(" ")].join("|");
+  const cache = join(BUILD_ROOT, "sanitize", s, "probe.ok");
+  if (existsSync(cache) && readFileSync(cache, "utf8") === key) return undefined;
   const work = mkdtempSync(join(tmpdir(), `aether-probe-${s}-`));
   try {
     const src = join(work, "probe.c");
@@ -163,6 +171,8 @@ export function probe(s: SanitizerName, tc: Toolchain): string | undefined {
       const line = run.stderr.toString().split("\n").find((l) => l.trim() !== "") ?? `exit ${run.exitCode}`;
       return `a ${SANITIZER[s].title} program does not run here: ${line.trim()}`;
     }
+    mkdirSync(dirname(cache), { recursive: true });
+    writeFileSync(cache, key);
     return undefined;
   } finally {
     rmSync(work, { recursive: true, force: true });
