@@ -74,10 +74,12 @@ void _ae_latency_finish(ae_latency *l, aether_bench_result *out) {
   out->samples = l->count;
   if (l->count == 0) {
     out->p50_ns = out->p90_ns = out->p99_ns = out->p999_ns = out->max_ns = 0;
+    _ae_hist_load_last(NULL, 0, over, k);
     latency_free(l);
     return;
   }
   qsort(l->ticks, l->count, sizeof l->ticks[0], cmp_u32);
+  _ae_hist_load_last(l->ticks, l->count, over, k);
 #define AE_PCT(q) ((double)(l->ticks[(size_t)((double)(l->count - 1) * (q))] > over ? \
                    l->ticks[(size_t)((double)(l->count - 1) * (q))] - over : 0) * k)
   out->p50_ns = AE_PCT(0.50);

@@ -1,7 +1,8 @@
 // Every component's self-check, in the order `aether check` runs them.
 import { allocCheck } from "./alloc.ts";
+import { benchCheck } from "./bench.ts";
 import { runCheck } from "./run.ts";
 import { simdCheck } from "./simd.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, benchCheck];
