@@ -173,6 +173,27 @@ describe("heap bugs are caught, their clean twins are not touched", () => {
   });
 });
 
+describe("the preload keeps the C library's contract", () => {
+  test("malloc(0), errno, alignment rules, realloc edge cases, fork while allocating, threads, exit from a thread", () => {
+    const exe = join(BIN, "preload_api");
+    const cc = runCmd(["gcc", "-std=gnu11", "-O1", "-g", "-Wall", "-Werror", join(ROOT, "test", "native", "preload_api.c"), "-lpthread", "-o", exe]);
+    expect(cc.stderr).toBe("");
+    // glibc's own allocator is the reference: no sanitizer runtime this process may have been started with
+    const plain = runCmd([exe], { env: { LD_PRELOAD: undefined } });
+    expect(plain.stdout).toBe("semantics checked\nthreads checked\nfork checked\nok\n");
+    const under = runCmd([exe], { env: { LD_PRELOAD: join(ROOT, "build", "release", "libaether-preload.so"), AETHER_EXPECT_PRELOAD: "1" } });
+    expect(under.stdout).toBe(plain.stdout);
+    expect(under.stderr).toBe("");
+    expect(under.code).toBe(0);
+    const viaCli = aether(["run", "--json", "--", exe]);
+    expect(viaCli.code).toBe(0);
+    const report = JSON.parse(viaCli.stderr.slice(viaCli.stderr.indexOf("{\n"))) as Report;
+    expect(report.totalErrors).toBe(0);
+    // the program and its 20 forked children (which leave through _exit) each reported
+    expect(report.processes.length).toBe(21);
+  });
+});
+
 describe("real programs run unchanged", () => {
   const tmp = mkdtempSync(join(tmpdir(), "aether-real-"));
 
