@@ -14,6 +14,7 @@
 #include "bench_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -24,6 +25,7 @@
 #define AE_HIST_MAGIC 0x41454849u /* "AEHI" */
 
 struct aether_histogram {
+  struct aether_histogram *next; /* in the list of live histograms handed out by aether_histogram_create */
   uint32_t magic;
   uint64_t count;
   uint64_t min, max; /* exact, in units */
@@ -122,23 +124,52 @@ void _ae_hist_load_last(const uint32_t *sorted_ticks, size_t n, uint64_t overhea
   }
 }
 
+/* Histograms handed out, so that a destroyed or made-up pointer is refused without reading memory through it.
+ * A list is enough: a program holds a handful, and the public calls are not on any timed path. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static aether_histogram *live_head;
+
+static bool is_live(const aether_histogram *h) {
+  bool found = false;
+  pthread_mutex_lock(&live_lock);
+  for (const aether_histogram *p = live_head; p != NULL && !found; p = p->next) found = p == h;
+  pthread_mutex_unlock(&live_lock);
+  return found;
+}
+
 #define AE_CHECK_HIST(h, fn)                                                                                   \
   do {                                                                                                         \
     AE_RETURN_ERROR_IF((h) == NULL, AETHER_ERR_INVALID_ARGUMENT, fn ": the histogram is NULL");                \
-    AE_RETURN_ERROR_IF((h)->magic != AE_HIST_MAGIC, AETHER_ERR_NOT_INITIALIZED,                                \
+    AE_RETURN_ERROR_IF(!is_live(h), AETHER_ERR_NOT_INITIALIZED,                                                \
                        fn ": %p is not a live histogram (destroyed, or never created)", (const void *)(h));    \
   } while (0)
 
 aether_status aether_histogram_create(aether_histogram **out) {
   AE_RETURN_ERROR_IF(out == NULL, AETHER_ERR_INVALID_ARGUMENT, "aether_histogram_create: out is NULL");
-  *out = hist_new();
-  AE_RETURN_ERROR_IF(*out == NULL, AETHER_ERR_OUT_OF_MEMORY, "aether_histogram_create: cannot map %zu bytes",
+  aether_histogram *h = hist_new();
+  *out = h;
+  AE_RETURN_ERROR_IF(h == NULL, AETHER_ERR_OUT_OF_MEMORY, "aether_histogram_create: cannot map %zu bytes",
                      sizeof(aether_histogram));
+  pthread_mutex_lock(&live_lock);
+  h->next = live_head;
+  live_head = h;
+  pthread_mutex_unlock(&live_lock);
   return AETHER_OK;
 }
 
 void aether_histogram_destroy(aether_histogram *h) {
-  if (h == NULL || h->magic != AE_HIST_MAGIC) return;
+  if (h == NULL) return;
+  bool found = false;
+  pthread_mutex_lock(&live_lock);
+  for (aether_histogram **p = &live_head; *p != NULL; p = &(*p)->next) {
+    if (*p == h) {
+      *p = h->next;
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&live_lock);
+  if (!found) return;
   h->magic = 0;
   munmap(h, sizeof *h);
 }
@@ -158,22 +189,25 @@ aether_status aether_histogram_record(aether_histogram *h, double ns, uint64_t c
   return AETHER_OK;
 }
 
-aether_status aether_histogram_merge(aether_histogram *dst, const aether_histogram *src) {
-  AE_CHECK_HIST(dst, "aether_histogram_merge");
-  AE_CHECK_HIST(src, "aether_histogram_merge");
-  if (src->count == 0 || src == dst) {
-    if (src == dst) {
-      for (unsigned i = 0; i < AE_HIST_BUCKETS; i++) dst->buckets[i] *= 2;
-      dst->count *= 2;
-      dst->sum *= 2;
-    }
-    return AETHER_OK;
+static void hist_merge(aether_histogram *dst, const aether_histogram *src) {
+  if (src == dst) {
+    for (unsigned i = 0; i < AE_HIST_BUCKETS; i++) dst->buckets[i] *= 2;
+    dst->count *= 2;
+    dst->sum *= 2;
+    return;
   }
+  if (src->count == 0) return;
   for (unsigned i = 0; i < AE_HIST_BUCKETS; i++) dst->buckets[i] += src->buckets[i];
   dst->count += src->count;
   dst->sum += src->sum;
   if (src->min < dst->min) dst->min = src->min;
   if (src->max > dst->max) dst->max = src->max;
+}
+
+aether_status aether_histogram_merge(aether_histogram *dst, const aether_histogram *src) {
+  AE_CHECK_HIST(dst, "aether_histogram_merge");
+  AE_CHECK_HIST(src, "aether_histogram_merge");
+  hist_merge(dst, src);
   return AETHER_OK;
 }
 
@@ -181,12 +215,11 @@ aether_status aether_histogram_add_last(aether_histogram *dst) {
   AE_CHECK_HIST(dst, "aether_histogram_add_last");
   AE_RETURN_ERROR_IF(!last_valid, AETHER_ERR_NOT_INITIALIZED,
                      "aether_histogram_add_last: no timed loop has finished on this thread");
-  return aether_histogram_merge(dst, last_hist);
+  hist_merge(dst, last_hist);
+  return AETHER_OK;
 }
 
-uint64_t aether_histogram_count(const aether_histogram *h) {
-  return h != NULL && h->magic == AE_HIST_MAGIC ? h->count : 0;
-}
+uint64_t aether_histogram_count(const aether_histogram *h) { return h != NULL && is_live(h) ? h->count : 0; }
 
 aether_status aether_histogram_quantiles(const aether_histogram *h, const double *q, double *out_ns, size_t n) {
   AE_CHECK_HIST(h, "aether_histogram_quantiles");
@@ -200,7 +233,7 @@ aether_status aether_histogram_quantiles(const aether_histogram *h, const double
 }
 
 double aether_histogram_mean_between(const aether_histogram *h, double qlo, double qhi) {
-  if (h == NULL || h->magic != AE_HIST_MAGIC || h->count == 0 || !(qlo >= 0 && qhi <= 1 && qlo < qhi)) return 0;
+  if (h == NULL || !is_live(h) || h->count == 0 || !(qlo >= 0 && qhi <= 1 && qlo < qhi)) return 0;
   /* The ranks [lo, hi) of the sorted values, taken bucket by bucket, partial buckets pro rata. */
   const double lo = qlo * (double)h->count, hi = qhi * (double)h->count;
   double seen = 0, sum = 0, weight = 0;
@@ -222,6 +255,6 @@ double aether_histogram_mean_between(const aether_histogram *h, double qlo, doub
 }
 
 double aether_histogram_mean(const aether_histogram *h) {
-  if (h == NULL || h->magic != AE_HIST_MAGIC || h->count == 0) return 0;
+  if (h == NULL || !is_live(h) || h->count == 0) return 0;
   return h->sum / (double)h->count / AE_HIST_UNITS_PER_NS;
 }

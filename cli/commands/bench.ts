@@ -65,7 +65,7 @@ export class BenchCommand extends AetherCommand {
   async execute(): Promise<number> {
     if (this.list) return this.listSuites();
     const { suiteNames, jsonFile, gateFile } = this.positionals();
-    const format = this.parseFormat();
+    const format = this.parseFormat(jsonFile !== undefined);
     const reps = this.reps !== undefined ? parseCount("--reps", this.reps, 1, 1000) : undefined;
     if (this.maxRegression !== undefined && this.baseline === undefined) throw new UsageError("--max-regression needs --baseline FILE");
     const maxPct = this.maxRegression !== undefined ? parsePercent(this.maxRegression) : 10;
@@ -132,12 +132,14 @@ export class BenchCommand extends AetherCommand {
     return { suiteNames, jsonFile, gateFile: gateFile !== undefined ? resolve(gateFile) : undefined };
   }
 
-  private parseFormat(): Format {
+  /** --format, or json for a bare --json (one that names no file). */
+  private parseFormat(jsonToFile: boolean): Format {
     if (this.format !== undefined && !(FORMATS as readonly string[]).includes(this.format))
       throw new UsageError(`--format expects human, json or github-action-benchmark, got '${this.format}'`);
-    if (this.json === true && this.format !== undefined && this.format !== "json")
+    const bare = this.json === true && !jsonToFile;
+    if (bare && this.format !== undefined && this.format !== "json")
       throw new UsageError(`--json alone prints JSON, which conflicts with --format ${this.format} (write the JSON to a file: --json FILE)`);
-    return (this.format as Format | undefined) ?? (this.json === true ? "json" : "human");
+    return (this.format as Format | undefined) ?? (bare ? "json" : "human");
   }
 
   private listSuites(): number {

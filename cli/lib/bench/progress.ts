@@ -75,7 +75,7 @@ export class Progress {
     const left = Math.round(this.secondsLeft());
     const eta = left >= 60 ? `${Math.floor(left / 60)}m${String(left % 60).padStart(2, "0")}s` : `${left}s`;
     let line = `${spin} bench ${s.name} (${this.#index + 1}/${this.#suites.length}) ${this.#label}  ~${eta} left`;
-    const cols = this.#out.columns ?? 100;
+    const cols = this.#out.columns && this.#out.columns >= 20 ? this.#out.columns : 100;
     if (line.length > cols - 1) line = line.slice(0, cols - 2) + "…";
     this.#out.write(`\r\x1b[K${line}`);
   }

@@ -56,6 +56,23 @@ function shortLabel(f: Figure): string {
   return f.name.split("/").slice(1).join("/");
 }
 
+/** "pair/16B: safe, unchecked vs glibc" for a group (the baseline first): the shared start of the names once. */
+export function groupTitle(group: Figure[]): string {
+  const parts = group.map((f) => shortLabel(f).split("/"));
+  if (parts.length === 1) return parts[0]!.join("/");
+  let k = 0;
+  while (k < Math.min(...parts.map((p) => p.length)) - 1 && parts.every((p) => p[k] === parts[0]![k])) k++;
+  const prefix = parts[0]!.slice(0, k).join("/");
+  const rest = parts.map((p) => p.slice(k).join("/"));
+  return `${prefix ? `${prefix}: ` : ""}${rest.slice(1).join(", ")} vs ${rest[0]}`;
+}
+
+/** A tick label: three significant digits at most, no trailing zeros ("500 ns", "2 µs", "1.5 ms"). */
+function tickLabel(ns: number): string {
+  const [v, u] = ns < 1e3 ? [ns, "ns"] : ns < 1e6 ? [ns / 1e3, "µs"] : ns < 1e9 ? [ns / 1e6, "ms"] : [ns / 1e9, "s"];
+  return `${Number(v.toPrecision(3))} ${u}`;
+}
+
 function legend(series: { label: string; color: string; dashed: boolean }[], x: number, y: number): string {
   return series
     .map(
@@ -68,7 +85,7 @@ function legend(series: { label: string; color: string; dashed: boolean }[], x: 
 
 /** A percentile plot of a group: the baseline (grey, dashed) and its subjects. */
 export function latencyChart(group: Figure[], id: string): string {
-  const W = 420, top = 28, left = 56, right = 12, plotH = 150;
+  const W = 420, top = 28, left = 56, right = 20, plotH = 150;
   const H = top + plotH + 34 + group.length * 15 + 6;
   const xs = PLOTTED.map(([, q]) => Math.log10(1 / (1 - q)));
   const x0 = xs[0]!, x1 = xs[xs.length - 1]!;
@@ -90,7 +107,7 @@ export function latencyChart(group: Figure[], id: string): string {
   parts.push(`<rect x="${left}" y="${top}" width="${W - left - right}" height="${plotH}" class="plot"/>`);
   for (const t of logTicks(lo, hi)) {
     const y = f2(py(t));
-    parts.push(`<line x1="${left}" y1="${y}" x2="${W - right}" y2="${y}" class="grid"/><text x="${left - 5}" y="${f2(py(t) + 3.5)}" class="yt">${esc(formatValue(t, "ns").replace(".00", ""))}</text>`);
+    parts.push(`<line x1="${left}" y1="${y}" x2="${W - right}" y2="${y}" class="grid"/><text x="${left - 5}" y="${f2(py(t) + 3.5)}" class="yt">${esc(tickLabel(t))}</text>`);
   }
   PLOTTED.forEach(([name], i) => {
     const x = f2(px(xs[i]!));
@@ -112,8 +129,8 @@ export function latencyChart(group: Figure[], id: string): string {
       ),
     );
   }
-  const title = group.length > 1 ? `${shortLabel(group[1]!)}${group.length > 2 ? " …" : ""} vs ${shortLabel(group[0]!)}` : shortLabel(group[0]!);
-  parts.push(`<text x="${left}" y="16" class="ct">${esc(title)}: latency per operation</text>`);
+  const title = groupTitle(group);
+  parts.push(`<text x="8" y="16" class="ct">${esc(title)} <tspan class="dim">(ns per operation)</tspan></text>`);
   parts.push(
     legend(
       series.map((s, i) => ({ label: `${shortLabel(s.f)}${i === 0 && group.length > 1 ? " (baseline)" : ""}: p50 ${formatValue(s.f.percentiles!.p50, "ns")}, p99.9 ${formatValue(s.f.percentiles!["p99.9"], "ns")}`, color: s.color, dashed: s.dashed })),
@@ -144,15 +161,15 @@ export function barChart(group: Figure[], id: string): string {
     parts.push(`<line x1="${f2(bx(f.min))}" y1="${y + rowH / 2 + 1}" x2="${f2(bx(f.max))}" y2="${y + rowH / 2 + 1}" class="rng"/>`);
     parts.push(`<text x="${f2(Math.max(bx(f.value), bx(f.max)) + 5)}" y="${y + 14}" class="bv">${esc(formatValue(f.value, f.unit))}${f.baseline ? ` ${f.baseline.ratio.toFixed(2)}x` : ""}</text>`);
   });
-  const title = `${shortLabel(group[group.length > 1 ? 1 : 0]!)}${group.length > 1 ? ` vs ${shortLabel(group[0]!)}` : ""}`;
-  parts.push(`<text x="8" y="16" class="ct">${esc(title)} (${esc(group[0]!.unit)}, ${group[0]!.better} is better)</text>`);
+  const title = groupTitle(group);
+  parts.push(`<text x="8" y="16" class="ct">${esc(title)} <tspan class="dim">(${esc(group[0]!.unit)}, ${group[0]!.better} is better)</tspan></text>`);
   return svg(id, group[0]!.kind === "time" ? "time" : "throughput", W, H, `${group[0]!.kind}: ${title}`, parts.join(""));
 }
 
 /** Every ratio to a baseline in a suite, on a log scale centred on 1. */
 export function ratioChart(s: SuiteResult, id: string): string {
   const figs = s.figures.filter((f) => f.baseline && f.baseline.ratio > 0);
-  const W = 860, left = 260, right = 70, rowH = 18, top = 26;
+  const W = 900, left = 330, right = 70, rowH = 18, top = 26;
   const H = top + figs.length * rowH + 22;
   const ext = Math.max(1.5, ...figs.map((f) => Math.max(f.baseline!.ratio, 1 / f.baseline!.ratio)));
   const L = Math.log10(ext) * 1.05;
@@ -168,7 +185,8 @@ export function ratioChart(s: SuiteResult, id: string): string {
     const y = top + i * rowH;
     const good = f.better === "lower" ? r <= 1 : r >= 1;
     const a = rx(Math.min(1, r)), b = rx(Math.max(1, r));
-    parts.push(`<text x="${left - 6}" y="${y + 12}" class="bl">${esc(`${shortLabel(f)} vs ${f.baseline!.name.split("/").slice(1).join("/")}`.slice(-44))}</text>`);
+    const base = s.figures.find((x) => x.name === f.baseline!.name);
+    parts.push(`<text x="${left - 6}" y="${y + 12}" class="bl">${esc(base ? groupTitle([base, f]) : shortLabel(f))}</text>`);
     parts.push(
       `<rect class="bar" data-figure="${esc(f.name)}" x="${f2(a)}" y="${y + 3}" width="${f2(Math.max(1, b - a))}" height="${rowH - 6}" fill="${good ? "#16a34a" : "#dc2626"}" fill-opacity="0.75"><title>${esc(`${f.name}: ${r.toFixed(3)}x ${f.baseline!.name} [${f.baseline!.ratioMin.toFixed(3)} - ${f.baseline!.ratioMax.toFixed(3)}]`)}</title></rect>`,
     );
@@ -272,7 +290,7 @@ main{padding:8px 28px 40px;max-width:1400px}h2{font-size:18px;margin:26px 0 4px}
 .meta{margin:0 0 8px;color:#6b7280}.charts{display:flex;flex-wrap:wrap;gap:12px}.wide{margin:8px 0 12px}
 figure.chart{margin:0;background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:6px}
 svg text{font-family:system-ui,sans-serif}.ct{font-size:12px;font-weight:600;fill:#111827}.xt{font-size:10px;fill:#4b5563;text-anchor:middle}
-.yt{font-size:10px;fill:#4b5563;text-anchor:end}.lg{font-size:10.5px;fill:#374151}.bl{font-size:11px;fill:#374151;text-anchor:end}.bv{font-size:11px;fill:#111827}
+.yt{font-size:10px;fill:#4b5563;text-anchor:end}.lg{font-size:10.5px;fill:#374151}tspan.dim{fill:#6b7280;font-weight:normal}.bl{font-size:11px;fill:#374151;text-anchor:end}.bv{font-size:11px;fill:#111827}
 .plot{fill:#fff;stroke:#d1d5db}.grid{stroke:#e5e7eb;stroke-width:1}.one{stroke:#111827;stroke-width:1.2}.rng{stroke:#111827;stroke-width:1.2;opacity:.55}
 table{border-collapse:collapse;margin:10px 0;background:#fff}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 th{font-weight:600;font-size:12px;color:#374151}td.n{text-align:right;white-space:nowrap}.lbl{font-size:11px;color:#6b7280;max-width:420px}
