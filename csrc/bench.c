@@ -111,8 +111,9 @@ static void *launch_main(void *p) {
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
   atomic_fetch_add_explicit(l->ready, 1, memory_order_acq_rel);
-  while (!atomic_load_explicit(l->go, memory_order_acquire)) {
-  }
+  /* Yield while waiting: on a machine with fewer free CPUs than threads, a spinning waiter would hold the CPU
+   * that the thread it waits for needs, for a whole time slice. */
+  while (!atomic_load_explicit(l->go, memory_order_acquire)) sched_yield();
   l->fn(l->arg, l->index);
   l->end_ns = _ae_now_ns();
   return NULL;
@@ -130,8 +131,7 @@ uint64_t _ae_run_threads(uint32_t n, bool pin, ae_bench_fn *fn, void *arg) {
     if (pthread_create(&th[started], NULL, launch_main, &ls[started]) != 0) break;
   }
   /* Spin until all are ready, so no thread gets a head start while others are still being created. */
-  while (atomic_load_explicit(&ready, memory_order_acquire) < started) {
-  }
+  while (atomic_load_explicit(&ready, memory_order_acquire) < started) sched_yield();
   const uint64_t t0 = _ae_now_ns();
   atomic_store_explicit(&go, 1, memory_order_release);
   uint64_t end = t0;

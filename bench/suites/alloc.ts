@@ -106,7 +106,7 @@ function fromBun(ctx: SuiteContext): void {
         safe: { batch: B, fn: () => { for (let i = 0; i < B; i++) safeFree(safeMalloc(64)); } },
         glibc: { batch: B, fn: () => { for (let i = 0; i < B; i++) free(malloc(64)); } },
       },
-      ctx.quick ? 40 : 250,
+      ctx.quick ? 20 : 250,
     );
     for (const k of ["safe", "glibc"] as const) {
       ctx.add({

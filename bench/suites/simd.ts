@@ -113,7 +113,7 @@ export const simdSuite: Suite = {
 
 function fromBun(ctx: SuiteContext, s: QState, q: number, calls: number, best: SimdImpl): void {
   ctx.step("from Bun");
-  const fromBun = inBun(ctx.reps, { normalize: { batch: 1, fn: () => void s.normalize() } }, ctx.quick ? 30 : 200);
+  const fromBun = inBun(ctx.reps, { normalize: { batch: 1, fn: () => void s.normalize() } }, ctx.quick ? 20 : 200, { iterations: ctx.quick ? 2_000 : 20_000 });
   const inCnorm = inC(ctx.reps, { c: () => s.bench("normalize", calls) }, typical);
   ctx.add({
     name: `bun/q${q}/normalize`,

@@ -158,7 +158,7 @@ export class BenchCommand extends AetherCommand {
 
 function parsePercent(v: string): number {
   const n = Number(v.replace(/%$/, ""));
-  if (!Number.isFinite(n) || n < 0 || n > 1000) throw new UsageError(`--max-regression expects a percentage in [0, 1000], got '${v}'`);
+  if (!Number.isFinite(n) || n < 0 || n > 1e6) throw new UsageError(`--max-regression expects a percentage in [0, 1000000], got '${v}'`);
   return n;
 }
 

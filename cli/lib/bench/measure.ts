@@ -107,7 +107,12 @@ export interface BunCase {
  * percentiles those of the batch means per call (a batch of 1 gives true per-call percentiles, with the timer's
  * resolution).
  */
-export function inBun<K extends string>(reps: number, cases: Record<K, BunCase>, timeMs: number, onRep?: (r: number) => void): Record<K, Measured> {
+export function inBun<K extends string>(
+  reps: number,
+  cases: Record<K, BunCase>,
+  timeMs: number,
+  opts: { iterations?: number; onRep?: (r: number) => void } = {},
+): Record<K, Measured> {
   const keys = Object.keys(cases) as K[];
   const out = Object.fromEntries(keys.map((k) => [k, fresh()])) as Record<K, Measured & { per: Percentiles[] }>;
   // A batch's timing loses the timer's own cost; a single call keeps it (subtracting an estimate of the same size
@@ -115,8 +120,14 @@ export function inBun<K extends string>(reps: number, cases: Record<K, BunCase>,
   const single = keys.map((k) => cases[k].batch === 1);
   if (single.some((x) => x !== single[0])) throw new Error("inBun: mix batches of 1 with larger batches in separate calls");
   for (let r = 0; r < reps; r++) {
-    onRep?.(r);
-    const bench = new Bench({ time: timeMs, warmupTime: Math.min(50, timeMs / 2), retainSamples: true, subtractTimerOverhead: !single[0] });
+    opts.onRep?.(r);
+    const bench = new Bench({
+      time: timeMs,
+      iterations: opts.iterations ?? 64,
+      warmupTime: Math.min(50, timeMs / 2),
+      retainSamples: true,
+      subtractTimerOverhead: !single[0],
+    });
     for (const k of rotation(keys, r)) bench.add(k, cases[k].fn);
     bench.runSync();
     for (const task of bench.tasks) {

@@ -62,7 +62,7 @@ export class Progress {
     if (done !== undefined) this.#done = done;
     else if (this.#label) this.#done++;
     this.#label = label;
-    this.draw();
+    this.draw(true);
   }
 
   draw(force = false): void {
