@@ -143,7 +143,7 @@ export function latencyChart(group: Figure[], id: string): string {
 
 /** Horizontal bars of a group of throughput or wall-time figures, the baseline first. */
 export function barChart(group: Figure[], id: string): string {
-  const W = 420, left = 150, right = 92, rowH = 22, top = 26;
+  const W = 460, left = 150, right = 135, rowH = 22, top = 26;
   const H = top + group.length * rowH + 10;
   const max = Math.max(...group.map((f) => f.max), ...group.map((f) => f.value)) || 1;
   const bx = (v: number) => left + (v / max) * (W - left - right);
