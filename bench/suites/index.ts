@@ -3,10 +3,11 @@
 import type { Suite } from "../../cli/lib/bench/types.ts";
 import { allocSuite } from "./alloc.ts";
 import { ffiSuite } from "./ffi.ts";
+import { layoutSuite } from "./layout.ts";
 import { runSuite } from "./run.ts";
 import { simdSuite } from "./simd.ts";
 
-export const SUITES: Suite[] = [allocSuite, ffiSuite, simdSuite, runSuite];
+export const SUITES: Suite[] = [allocSuite, ffiSuite, simdSuite, layoutSuite, runSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return SUITES.find((s) => s.name === name);

@@ -41,3 +41,11 @@ export function ffiTargets() {
     fill: n.aether_bench_fill,
   };
 }
+
+/** Overlap detection over n random regions, timed in C: method "sweep" (aether_layout_overlaps, O(n log n)) or
+ * "all-pairs" (the specification's first version, O(n^2)); reps detections, each timed. */
+export function benchLayoutOverlaps(n: number, method: "sweep" | "all-pairs", reps: number): BenchResult {
+  const buf = new ArrayBuffer(BENCH_RESULT_BYTES);
+  check(native().aether_bench_layout_overlaps(BigInt(n), method === "sweep" ? 0 : 1, reps, new Uint8Array(buf)), "aether_bench_layout_overlaps");
+  return readBenchResult(buf);
+}
