@@ -12,7 +12,7 @@
 import { fillRandom, kernelBytes, rng } from "../../cli/lib/qref.ts";
 import { benchQStateApi } from "../../cli/native/bench-calls.ts";
 import { QState, simd, type QKernel, type SimdImpl } from "../../cli/native/qstate.ts";
-import { alternate, inBun, inC, typical } from "../../cli/lib/bench/measure.ts";
+import { alternate, inBun, inC, joinReps, typical, type Measured } from "../../cli/lib/bench/measure.ts";
 import type { Suite, SuiteContext } from "../../cli/lib/bench/types.ts";
 
 const KERNELS_FULL: { name: string; kernel: QKernel; target?: number }[] = [
@@ -113,8 +113,17 @@ export const simdSuite: Suite = {
 
 function fromBun(ctx: SuiteContext, s: QState, q: number, calls: number, best: SimdImpl): void {
   ctx.step("from Bun");
-  const fromBun = inBun(ctx.reps, { normalize: { batch: 1, fn: () => void s.normalize() } }, ctx.quick ? 20 : 200, { iterations: ctx.quick ? 2_000 : 20_000 });
-  const inCnorm = inC(ctx.reps, { c: () => s.bench("normalize", calls) }, typical);
+  // One repetition of each at a time, alternated, so both see the same phases of a busy machine.
+  const bun: Measured[] = [], c: Measured[] = [];
+  for (let r = 0; r < ctx.reps; r++) {
+    const pair = [
+      () => bun.push(inBun(1, { normalize: { batch: 1, fn: () => void s.normalize() } }, ctx.quick ? 20 : 200, { iterations: ctx.quick ? 2_000 : 20_000 }).normalize),
+      () => c.push(inC(1, { c: () => s.bench("normalize", calls) }, typical).c),
+    ];
+    for (const f of r % 2 ? pair.reverse() : pair) f();
+  }
+  const fromBun = { normalize: joinReps(bun) };
+  const inCnorm = { c: joinReps(c) };
   ctx.add({
     name: `bun/q${q}/normalize`,
     label: `QState.normalize() on 2^${q} amplitudes from Bun (FFI and checks included), one call per sample`,

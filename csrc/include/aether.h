@@ -545,8 +545,9 @@ AETHER_API double aether_bench_args(const void *p, int32_t i, double x);  /* (p 
 AETHER_API uint64_t aether_bench_u64(uint64_t a, uint64_t b);             /* a ^ (b * 0x9E3779B97F4A7C15) */
 AETHER_API aether_status aether_bench_fill(aether_bench_result *out);     /* fills every field of out */
 enum { AETHER_BENCH_CALL_NOP = 0, AETHER_BENCH_CALL_ARGS = 1, AETHER_BENCH_CALL_U64 = 2, AETHER_BENCH_CALL_FILL = 3 };
-/* reps (1..2^32) calls of one of those targets from C through a function pointer, each timed: the native
- * floor that the same call from Bun is compared with. */
+/* reps (1..2^32) calls of one of those targets from C through a function pointer: the native floor that the same
+ * call from Bun is compared with. ns_per_op is the interquartile mean of 64 timed chunks of an untimed loop (a
+ * chunk the OS preempted does not count; ops_per_sec is its inverse); the percentiles time each call. */
 AETHER_API aether_status aether_bench_call(int kind, uint64_t reps, aether_bench_result *out);
 /* aether_bench_qstate's loop, but through the public, validated kernel functions (aether_qstate_normalize...):
  * the difference between the two is the cost of the precondition checks. Same arguments and errors. */

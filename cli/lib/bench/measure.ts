@@ -150,6 +150,12 @@ export function inBun<K extends string>(
   return out;
 }
 
+/** Repetitions measured one at a time (to alternate a C loop with a Bun measurement, say) as one Measured. */
+export function joinReps(list: readonly Measured[]): Measured {
+  const per = list.map((m) => m.percentiles).filter((p): p is Percentiles => p !== undefined);
+  return { samples: list.flatMap((m) => m.samples), results: list.flatMap((m) => m.results), percentiles: medianPercentiles(per) };
+}
+
 /** reps repetitions of plain measurements (wall times, rates), alternated. */
 export function alternate<K extends string>(reps: number, cases: Record<K, () => number>, onRep?: (r: number) => void): Record<K, number[]> {
   const keys = Object.keys(cases) as K[];
