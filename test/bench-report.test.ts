@@ -2,13 +2,16 @@
 // script injected into a copy of it asks the browser for every chart's rendered geometry (the report itself
 // carries no script); a screenshot is kept in build/test-output/. Without chromium these tests fail, saying how
 // to install it: a report nobody looked at is not tested.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchDocument } from "../cli/lib/bench/types.ts";
 import { which } from "../cli/lib/tools.ts";
 import { aether, ROOT, type Ran } from "./helpers/run.ts";
+
+// Benchmarks run in child processes; on a busy shared machine some take more than the 5 s default.
+setDefaultTimeout(60_000);
 
 const OUT = join(ROOT, "build", "test-output");
 const REPORT = join(OUT, "bench-report.html");

@@ -2,7 +2,7 @@
 // gate (pass, fail, a missing figure, malformed targets files: exit 2), the comparison with a previous result,
 // the github-action-benchmark format against the action's schema, the progress display, and the latency
 // histogram and FFI targets in C that the suites measure with. Speeds are never asserted.
-import { describe, expect, test, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,9 @@ import { AetherError, native } from "../cli/native/ffi.ts";
 import { Histogram, QUANTILES } from "../cli/native/histogram.ts";
 import { QState } from "../cli/native/qstate.ts";
 import { aether, type Ran } from "./helpers/run.ts";
+
+// Benchmarks run in child processes; on a busy shared machine some take more than the 5 s default.
+setDefaultTimeout(60_000);
 
 const SUITE_NAMES = SUITES.map((s) => s.name);
 const tmp = mkdtempSync(join(tmpdir(), "aether-bench-test-"));

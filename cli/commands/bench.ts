@@ -19,26 +19,28 @@ export class BenchCommand extends AetherCommand {
   static override usage = Command.Usage({
     description: "measure every component against its baselines; gate on latency targets; compare with a previous run",
     details: `
-      Runs benchmark suites (all of them unless some are named: ${SUITES.map((s) => s.name).join(", ")}). Every figure
-      is measured in the same run as its baseline (glibc malloc, a pure-JavaScript call, the scalar kernel, plain
-      glibc for real programs), alternating subject and baseline over repetitions (7 in a full run, 3 with
-      --quick); a figure is the median with its range, a ratio the median of per-repetition ratios. Latencies
-      come with per-operation percentiles: from C loops (one FFI call, every operation timed with the cycle
-      counter into a histogram kept in C) or from Bun through tinybench. The environment (CPU model and flags,
-      cores, kernel, compiler, library variant, Bun, git commit) is recorded with the result.
+      Runs benchmark suites: all of them (${SUITES.map((s) => s.name).join(", ")}) unless some are named. Every
+      figure is measured in the same run as its baseline (glibc malloc, a pure-JavaScript call, the scalar kernel,
+      plain glibc for real programs), alternating subject and baseline over repetitions (7 in a full run, 3 with
+      the quick option); a figure is the median with its range, a ratio the median of per-repetition ratios.
+      Latencies come with per-operation percentiles: from C loops (one FFI call, every operation timed with the
+      cycle counter into a histogram kept in C) or from Bun through tinybench. The environment (CPU model and
+      flags, cores, kernel, compiler, library variant, Bun, git commit) is recorded with the result.
 
-      --gate [TARGETS] evaluates the targets of TARGETS (default bench/targets.json; with --quick, only those
-      marked quick) and prints each target, what was measured, the threshold and the verdict; it exits 1 if
-      any is not met. Without named suites it runs only the suites its targets need, and with --quick only the
-      figures its quick targets name (and their baselines). A malformed targets file, or a target naming a
-      figure the run did not produce, is an error (exit 2).
+      With --gate [TARGETS], the targets of TARGETS (default bench/targets.json; with --quick, only those marked
+      quick) are evaluated and printed (target, measured, threshold, verdict); the exit code is 1 if any is not
+      met. Without named suites the gate runs only the suites its targets need, and with --quick only the figures
+      its quick targets name (and their baselines). A malformed targets file, or a target naming a figure the run
+      did not produce, is an error (exit 2).
 
-      --baseline FILE compares with a previous --json result and exits 1 if any ratio to a baseline got worse by
-      more than --max-regression percent (default 10). --format github-action-benchmark prints the JSON the
-      GitHub benchmark action reads: {"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}, each an
-      array of {name, unit, value, range, extra} (give each array to the action's tool of that name).
-      --report FILE.html writes one self-contained HTML file with the charts. On a terminal a progress line
-      shows the suite, the case and the time left (on stderr); on a pipe only the result is printed.
+      With --baseline FILE, the run is compared with a previous --json result; the exit code is 1 if any ratio to
+      a baseline got worse by more than --max-regression percent (default 10).
+
+      The format github-action-benchmark prints the JSON that the GitHub benchmark action reads:
+      {"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}, each an array of {name, unit, value,
+      range, extra}; give each array to the action's tool of that name. A report (--report FILE.html) is one
+      self-contained HTML file with the charts. On a terminal a progress line on stderr shows the suite, the case
+      and the time left; on a pipe only the result is printed.
     `,
     examples: [
       ["Every suite, full run", "aether bench"],

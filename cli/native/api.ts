@@ -6,3 +6,4 @@ export { stack, STACK_OVERFLOW_MESSAGE, STACK_SAFETY_MARGIN, type RecurseResult,
 export { layout, parseElf, PERM, REGION_KIND, type ElfFile, type ElfHeader, type ElfSection, type ElfSegment, type LayoutReport, type Region } from "./layout.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
 export { QState, simd, GATES, QKERNELS, SIMD_IMPLS, SIMD_WIDTH, type Matrix2, type QKernel, type SimdImpl, type KernelOptions } from "./qstate.ts";
+export { Histogram, QUANTILES, type Percentiles } from "./histogram.ts";
