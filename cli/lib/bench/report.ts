@@ -175,8 +175,18 @@ export function ratioChart(s: SuiteResult, id: string): string {
   const L = Math.log10(ext) * 1.05;
   const rx = (r: number) => left + ((Math.log10(r) + L) / (2 * L)) * (W - left - right);
   const parts: string[] = [];
-  for (const t of [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]) {
-    if (Math.abs(Math.log10(t)) > L) continue;
+  // Ticks 1-2-5 per decade, outward from 1x, each at least 36 px from the last one kept.
+  const kept = [1];
+  for (const side of [[2, 5, 10, 20, 50, 100, 200, 500, 1000], [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001]]) {
+    let last = rx(1);
+    for (const t of side) {
+      if (Math.abs(Math.log10(t)) > L) break;
+      if (Math.abs(rx(t) - last) < 36) continue;
+      kept.push(t);
+      last = rx(t);
+    }
+  }
+  for (const t of kept) {
     const x = f2(rx(t));
     parts.push(`<line x1="${x}" y1="${top - 4}" x2="${x}" y2="${top + figs.length * rowH}" class="${t === 1 ? "one" : "grid"}"/><text x="${x}" y="${top + figs.length * rowH + 14}" class="xt">${t}x</text>`);
   }
