@@ -5,10 +5,10 @@
  * a writer thread drains the ring in order, formats each record, chains it and appends it to the file; the
  * producers then never run more than a ring ahead of the writer (they wait rather than lose a record).
  *
- * The chain: each line carries "prev", the SHA-256 of the previous line's bytes (64 zeros for the first), and
- * ends with "hash", the SHA-256 of the line up to its ,"hash". "n" counts the file's records 1, 2, ... So an
- * edited line fails its own hash (or, if the forger recomputed it, the next line's prev); a removed or moved
- * line breaks n and prev where it was. Cutting records off the end leaves a valid shorter chain: pin the head
+ * The chain: each line ends with "hash", the SHA-256 of the record (the line's bytes up to its ,"hash"), and
+ * carries "prev", the previous record's hash (64 zeros for the first); "n" counts the file's records 1, 2, ...
+ * So an edited line fails its own hash (or, if the forger recomputed it, the next line's prev); a removed or
+ * moved line breaks n and prev where it was. Cutting records off the end leaves a valid shorter chain: pin the head
  * (the last hash) elsewhere to detect that. SHA-256 comes from OpenSSL's libcrypto, loaded at run time with
  * dlopen("libcrypto.so.3") so the library has no build-time dependency; without it no audit file is written. */
 #include "devpool_internal.h"
@@ -124,8 +124,18 @@ int _ae_audit_init(ae_audit *a, aether_devpool *dp, uint32_t ring) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&a->wake, &ca);
   pthread_cond_init(&a->flushed, &ca);
+  pthread_cond_init(&a->space, &ca);
+  pthread_mutex_init(&a->space_lock, NULL);
   pthread_condattr_destroy(&ca);
   return AETHER_OK;
+}
+
+/* Tell producers waiting for ring space that the writer moved on (tail stored before this, seq_cst). */
+static void wake_producers(ae_audit *a) {
+  if (atomic_load_explicit(&a->space_waiters, memory_order_seq_cst) == 0) return;
+  pthread_mutex_lock(&a->space_lock);
+  pthread_cond_broadcast(&a->space);
+  pthread_mutex_unlock(&a->space_lock);
 }
 
 static void wake_writer(ae_audit *a) {
@@ -136,12 +146,25 @@ static void wake_writer(ae_audit *a) {
 
 void _ae_audit(ae_audit *a, uint32_t op, uint32_t ctx, uint64_t handle, uint64_t size, int result) {
   const uint64_t s = atomic_fetch_add_explicit(&a->head, 1, memory_order_relaxed);
-  if (atomic_load_explicit(&a->sinks_active, memory_order_acquire)) {
-    /* Backpressure: the slot we are about to fill must have been written to the files. */
-    while (s - atomic_load_explicit(&a->tail, memory_order_acquire) > a->mask) {
+  if (atomic_load_explicit(&a->sinks_active, memory_order_acquire) &&
+      AE_UNLIKELY(s - atomic_load_explicit(&a->tail, memory_order_acquire) > a->mask)) {
+    /* Backpressure: the slot we are about to fill must have been written to the files first. Sleep rather
+     * than spin: on a small machine the spinning would take the writer's CPU. */
+    pthread_mutex_lock(&a->space_lock);
+    atomic_fetch_add_explicit(&a->space_waiters, 1, memory_order_seq_cst);
+    while (s - atomic_load_explicit(&a->tail, memory_order_seq_cst) > a->mask) {
       if (atomic_load_explicit(&a->writer_idle, memory_order_seq_cst)) wake_writer(a);
-      sched_yield();
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_nsec += 1000000;
+      if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&a->space, &a->space_lock, &until);
     }
+    atomic_fetch_sub_explicit(&a->space_waiters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&a->space_lock);
   }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -202,7 +225,7 @@ struct ae_sink {
   int error;          /* the first write error, kept (the file is then left alone) */
   uint64_t n;         /* records in the file */
   uint64_t start_seq; /* records with seq <= start_seq predate this file */
-  uint8_t prev[32];   /* SHA-256 of the file's last line */
+  uint8_t prev[32];   /* the hash of the file's last record */
   char path[256];
   char *buf;
   size_t len, cap;
@@ -226,34 +249,95 @@ static int sink_write_out(ae_sink *k) {
   return k->error ? AETHER_ERR_IO : AETHER_OK;
 }
 
-static void format_time(uint64_t ns, char out[40]) {
-  const time_t sec = (time_t)(ns / 1000000000ull);
-  struct tm tm;
-  gmtime_r(&sec, &tm);
-  const size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, 40 - n, ".%09uZ", (unsigned)(ns % 1000000000ull));
+/* A small appender: the writer formats every record, so no printf on this path. */
+typedef struct outbuf {
+  char *p;
+} outbuf;
+static inline void put(outbuf *o, const char *s, size_t n) {
+  memcpy(o->p, s, n);
+  o->p += n;
+}
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+static inline void put_str(outbuf *o, const char *s) { put(o, s, strlen(s)); }
+static void put_u64(outbuf *o, uint64_t v) {
+  char tmp[20];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *o->p++ = tmp[--n];
+}
+static void put_hex(outbuf *o, const uint8_t *h, size_t bytes) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < bytes; i++) {
+    *o->p++ = digits[h[i] >> 4];
+    *o->p++ = digits[h[i] & 15];
+  }
 }
 
-/* Format r as this sink's next line (without the newline) into line; returns its length. */
+/* ISO 8601 UTC with nanoseconds; the part up to the seconds is formatted once per second. */
+static void put_time(outbuf *o, uint64_t ns) {
+  static _Thread_local uint64_t cached_sec = UINT64_MAX;
+  static _Thread_local char cached[24];
+  const uint64_t sec = ns / 1000000000ull;
+  if (sec != cached_sec) {
+    const time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_sec = sec;
+  }
+  put_str(o, cached);
+  char frac[11] = ".000000000";
+  uint32_t f = (uint32_t)(ns % 1000000000ull);
+  for (int i = 9; i >= 1; i--) {
+    frac[i] = (char)('0' + f % 10);
+    f /= 10;
+  }
+  put(o, frac, 10);
+  *o->p++ = 'Z';
+}
+
+/* Format r as this sink's next line, newline included, at line; returns its length and sets k->prev to the
+ * record's hash. */
 static size_t sink_format(ae_audit *a, ae_sink *k, const aether_audit_record *r, char *line) {
   const char *tenant, *runtime, *level;
   _ae_devpool_names(a->dp, r->ctx, &tenant, &runtime, &level);
-  char when[40], prev[65];
-  format_time(r->time_ns, when);
-  to_hex(k->prev, prev);
-  const char *result = r->result == AETHER_OK ? "ok" : aether_error_name(r->result);
-  int n = snprintf(line, LINE_MAX_BYTES,
-                   "{\"n\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"time\":\"%s\",\"tenant\":\"%s\",\"runtime\":\"%s\","
-                   "\"level\":\"%s\",\"ctx\":%u,\"op\":\"%s\",\"handle\":\"0x%016" PRIx64 "\",\"size\":%" PRIu64
-                   ",\"result\":\"%s\",\"prev\":\"%s\"",
-                   k->n + 1, r->seq, when, tenant, runtime, level, (r->ctx & AE_AUDIT_TENANT_FLAG) ? 0u : r->ctx,
-                   aether_audit_op_name((int)r->op), r->handle, r->size, result, prev);
-  uint8_t h[32];
-  char hex[65];
-  (void)_ae_sha256(line, (size_t)n, h); /* the sink exists only if SHA-256 is available */
-  to_hex(h, hex);
-  n += snprintf(line + n, LINE_MAX_BYTES - (size_t)n, ",\"hash\":\"%s\"}", hex);
-  return (size_t)n;
+  outbuf o = {line};
+  PUT_LIT(&o, "{\"n\":");
+  put_u64(&o, k->n + 1);
+  PUT_LIT(&o, ",\"seq\":");
+  put_u64(&o, r->seq);
+  PUT_LIT(&o, ",\"time\":\"");
+  put_time(&o, r->time_ns);
+  PUT_LIT(&o, "\",\"tenant\":\"");
+  put_str(&o, tenant);
+  PUT_LIT(&o, "\",\"runtime\":\"");
+  put_str(&o, runtime);
+  PUT_LIT(&o, "\",\"level\":\"");
+  put_str(&o, level);
+  PUT_LIT(&o, "\",\"ctx\":");
+  put_u64(&o, (r->ctx & AE_AUDIT_TENANT_FLAG) ? 0u : r->ctx);
+  PUT_LIT(&o, ",\"op\":\"");
+  put_str(&o, aether_audit_op_name((int)r->op));
+  PUT_LIT(&o, "\",\"handle\":\"0x");
+  uint8_t hb[8];
+  for (int i = 0; i < 8; i++) hb[i] = (uint8_t)(r->handle >> (56 - 8 * i));
+  put_hex(&o, hb, 8);
+  PUT_LIT(&o, "\",\"size\":");
+  put_u64(&o, r->size);
+  PUT_LIT(&o, ",\"result\":\"");
+  put_str(&o, r->result == AETHER_OK ? "ok" : aether_error_name(r->result));
+  PUT_LIT(&o, "\",\"prev\":\"");
+  put_hex(&o, k->prev, 32);
+  *o.p++ = '"';
+  /* The sink exists only if SHA-256 is available, so this cannot fail. */
+  (void)_ae_sha256(line, (size_t)(o.p - line), k->prev);
+  PUT_LIT(&o, ",\"hash\":\"");
+  put_hex(&o, k->prev, 32);
+  PUT_LIT(&o, "\"}\n");
+  return (size_t)(o.p - line);
 }
 
 static void sink_append(ae_audit *a, ae_sink *k, const aether_audit_record *r) {
@@ -261,11 +345,7 @@ static void sink_append(ae_audit *a, ae_sink *k, const aether_audit_record *r) {
   if (k->ctx != 0 && k->ctx != r->ctx) return;
   if (r->seq <= k->start_seq) return;
   if (k->cap - k->len < LINE_MAX_BYTES + 1) (void)sink_write_out(k);
-  char *line = k->buf + k->len;
-  const size_t n = sink_format(a, k, r, line);
-  (void)_ae_sha256(line, n, k->prev);
-  line[n] = '\n';
-  k->len += n + 1;
+  k->len += sink_format(a, k, r, k->buf + k->len);
   k->n++;
 }
 
@@ -443,7 +523,7 @@ static int verify_line(const char *s, size_t len, uint64_t lineno, uint8_t prev[
   if (!parse_u64(field(f, nf, "n"), &n)) return verify_fail(out, AETHER_ERR_MALFORMED, lineno, "\"n\" is not a number");
   uint8_t h[32];
   char hex[65];
-  int rc = _ae_sha256(s, hash->start, h);
+  const int rc = _ae_sha256(s, hash->start, h);
   if (rc != AETHER_OK) return rc;
   to_hex(h, hex);
   if (memcmp(hex, hash->val, 64) != 0) {
@@ -463,12 +543,11 @@ static int verify_line(const char *s, size_t len, uint64_t lineno, uint8_t prev[
     if (lineno == 1)
       return verify_fail(out, AETHER_ERR_TAMPERED, lineno, "the first record's prev is not 64 zeros");
     return verify_fail(out, AETHER_ERR_TAMPERED, lineno,
-                       "record n=%" PRIu64 " does not chain to line %" PRIu64 " (its prev is not that line's SHA-256: "
+                       "record n=%" PRIu64 " does not chain to line %" PRIu64 " (its prev is not that record's hash: "
                        "line %" PRIu64 " or this one was changed)",
                        n, lineno - 1, lineno - 1);
   }
-  rc = _ae_sha256(s, len, prev);
-  if (rc != AETHER_OK) return rc;
+  memcpy(prev, h, 32);
   (*expect_n)++;
   return AETHER_OK;
 }
@@ -565,8 +644,7 @@ static int sink_open(ae_sink *k, const char *path) {
   to_hex(h, hex);
   AE_RETURN_ERROR_IF(!is_hex64(field(f, nf, "hash")) || memcmp(hex, field(f, nf, "hash")->val, 64) != 0,
                      AETHER_ERR_TAMPERED, "audit log %s: the last record's hash does not match its content", path);
-  rc = _ae_sha256(line, len, k->prev);
-  if (rc != AETHER_OK) return rc;
+  memcpy(k->prev, h, 32);
   k->n = n;
   return AETHER_OK;
 }
@@ -593,10 +671,14 @@ static void *writer_main(void *arg) {
       for (ae_sink *k = a->sinks; k; k = k->next) sink_append(a, k, &r);
       cursor++;
       /* Publish progress every 16 records (a ring has at least 64), so a waiting producer moves on soon. */
-      if ((cursor & 15) == 0) atomic_store_explicit(&a->tail, cursor, memory_order_release);
+      if ((cursor & 15) == 0) {
+        atomic_store_explicit(&a->tail, cursor, memory_order_seq_cst);
+        wake_producers(a);
+      }
     }
     for (ae_sink *k = a->sinks; k; k = k->next) (void)sink_write_out(k);
-    atomic_store_explicit(&a->tail, cursor, memory_order_release);
+    atomic_store_explicit(&a->tail, cursor, memory_order_seq_cst);
+    wake_producers(a);
     if (a->flush_target != 0 && cursor >= a->flush_target) {
       int st = AETHER_OK;
       for (ae_sink *k = a->sinks; k; k = k->next) {
@@ -726,5 +808,7 @@ void _ae_audit_destroy(ae_audit *a) {
   pthread_mutex_destroy(&a->lock);
   pthread_cond_destroy(&a->wake);
   pthread_cond_destroy(&a->flushed);
+  pthread_cond_destroy(&a->space);
+  pthread_mutex_destroy(&a->space_lock);
   memset(a, 0, sizeof *a);
 }

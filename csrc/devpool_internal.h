@@ -107,6 +107,9 @@ typedef struct ae_audit {
   _Atomic int writer_idle;                       /* the writer sleeps: producers signal */
   pthread_mutex_t lock;                          /* sinks list, writer sleep, flush */
   pthread_cond_t wake, flushed;
+  pthread_mutex_t space_lock;                    /* producers waiting for ring space sleep here */
+  pthread_cond_t space;
+  _Atomic uint32_t space_waiters;
   pthread_t writer;
   bool writer_started, stop;
   uint64_t flush_target;

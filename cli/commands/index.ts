@@ -3,5 +3,7 @@ import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
 import { RunCommand } from "./run.ts";
+import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
+import { AuditVerifyCommand } from "./audit.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, PoolsDemoCommand, PoolsReplayCommand, AuditVerifyCommand];

@@ -1,6 +1,16 @@
 // info-sections.ts: what each component adds to `aether info` (the SIMD dispatch choice, device backends...).
 // Each entry is a name and a function returning a JSON-serializable value.
-const SECTIONS: [string, () => unknown][] = [];
+import { deviceBackends } from "../native/devpool.ts";
+const SECTIONS: [string, () => unknown][] = [
+  ["device backends", deviceBackendsLine],
+];
+
+/** One line: each backend's verdict (device name, or why it cannot be used). */
+function deviceBackendsLine(): string {
+  return deviceBackends()
+    .map((d) => (d.available ? `${d.backend}: ${d.devices} x ${d.name}` : `${d.backend}: ${d.status === "AETHER_ERR_NO_DEVICE" ? "no device" : "absent"} (${d.message})`))
+    .join("; ");
+}
 
 export function infoSections(): Record<string, unknown> {
   return Object.fromEntries(SECTIONS.map(([name, fn]) => [name, fn()]));

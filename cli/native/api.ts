@@ -3,3 +3,10 @@ export { memory, ERROR_KINDS, type ErrorKind, type MemoryEvent, type MemoryStats
 export { benchAlloc, type BenchResult } from "./bench.ts";
 export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
+export {
+  DevicePools, DeviceContext, Trace, probeDevice, deviceBackends, verifyAuditFile, verifyAuditText, cryptoStatus,
+  replayTrace, benchDevpool, benchDevpoolLive, BACKENDS, LEVELS, AUDIT_OPS, type BackendName, type BackendChoice,
+  type Level, type Access, type AuditOp, type AuditRecord, type DeviceInfo, type PoolStats, type Leak,
+  type ShareInfo, type ShareOptions, type ContextInfo, type PoolsOptions, type VerifyResult, type TraceInfo,
+  type ReplayPoint, type ReplayResult,
+} from "./devpool.ts";

@@ -3,14 +3,14 @@
  * AETHER_ERR_NO_DEVICE. AETHER_CUDA_LIB names another library to load (a path or a soname). */
 #include "backend.h"
 
-static const char *const cuda_libraries[] = {"libcudart.so", "libcudart.so.12", "libcudart.so.11.0",
+static const char *const cuda_libraries[] = {"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0",
                                              "/usr/local/cuda/lib64/libcudart.so", NULL};
 
 static const ae_gpu_names cuda_names = {
     .label = "CUDA",
     .env = "AETHER_CUDA_LIB",
     .libraries = cuda_libraries,
-    .install_hint = "install the CUDA runtime (libcudart.so) or choose another backend with AETHER_DEVICE=host",
+    .install_hint = "install the CUDA runtime and driver, or use AETHER_DEVICE=host",
     .symbols = {"cudaGetDeviceCount", "cudaSetDevice", "cudaMalloc", "cudaFree", "cudaMemset", "cudaMemcpy",
                 "cudaDeviceSynchronize", "cudaGetErrorString", "cudaMemGetInfo", NULL},
     .props_symbol = "cudaGetDeviceProperties",

@@ -10,7 +10,7 @@ static const ae_gpu_names hip_names = {
     .label = "HIP",
     .env = "AETHER_HIP_LIB",
     .libraries = hip_libraries,
-    .install_hint = "install ROCm (libamdhip64.so) or choose another backend with AETHER_DEVICE=host",
+    .install_hint = "install ROCm, or use AETHER_DEVICE=host",
     .symbols = {"hipGetDeviceCount", "hipSetDevice", "hipMalloc", "hipFree", "hipMemset", "hipMemcpy",
                 "hipDeviceSynchronize", "hipGetErrorString", "hipMemGetInfo", "hipDeviceGetName"},
     .props_symbol = NULL,

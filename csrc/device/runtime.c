@@ -75,7 +75,7 @@ int _ae_gpu_load(const ae_gpu_names *names, ae_gpu_runtime **out) {
   const char *const *candidates = (override && *override) ? single : names->libraries;
   void *lib = NULL;
   const char *found = NULL;
-  char tried[160] = "";
+  char also[160] = "";
   char why[200] = "";
   for (size_t i = 0; candidates[i] && !lib; i++) {
     lib = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
@@ -83,17 +83,18 @@ int _ae_gpu_load(const ae_gpu_names *names, ae_gpu_runtime **out) {
       found = candidates[i];
       break;
     }
-    const size_t used = strlen(tried);
-    snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", candidates[i]);
     if (why[0] == '\0') {
       const char *e = dlerror();
-      snprintf(why, sizeof why, "%s", e ? e : "not found");
+      snprintf(why, sizeof why, "%s", e ? e : candidates[i]);
+    } else {
+      const size_t used = strlen(also);
+      snprintf(also + used, sizeof also - used, "%s%s", used ? ", " : "", candidates[i]);
     }
   }
   if (!lib) {
     pthread_mutex_unlock(&load_lock);
-    return _ae_fail(AETHER_ERR_BACKEND_UNAVAILABLE, "%s runtime not found (tried %s: %s); %s", names->label, tried,
-                    why, names->install_hint);
+    return _ae_fail(AETHER_ERR_BACKEND_UNAVAILABLE, "%s runtime not found: %s%s%s%s; %s", names->label, why,
+                    also[0] ? " (also tried " : "", also, also[0] ? ")" : "", names->install_hint);
   }
   rt = &runtimes[slot];
   memset(rt, 0, sizeof *rt);
@@ -157,9 +158,9 @@ int _ae_gpu_probe(const ae_gpu_names *names, int kind, aether_device_info *info)
   }
   if (info->name[0] == '\0' && rt->device_props) {
     /* The properties struct grows with every runtime release (about 1 KiB today): give it ample room. */
-    static _Thread_local uint64_t props[2048];
-    memset(props, 0, sizeof props);
-    if (rt->device_props(props, 0) == 0) snprintf(info->name, sizeof info->name, "%.63s", (const char *)props);
+    char *props = calloc(1, 16384);
+    if (props && rt->device_props(props, 0) == 0) snprintf(info->name, sizeof info->name, "%.63s", props);
+    free(props);
   }
   if (info->name[0] == '\0') snprintf(info->name, sizeof info->name, "%s device 0", names->label);
   if (rt->mem_get_info) {

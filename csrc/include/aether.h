@@ -234,7 +234,7 @@ typedef struct aether_device_info {
   uint64_t total_bytes;  /* memory of device 0 (host: physical memory) */
   char name[64];         /* device 0's name */
   char library[192];     /* the runtime library loaded, or the first one tried ("" for host) */
-  char message[256];     /* a one-line description, or why the backend cannot be used */
+  char message[320];     /* a one-line description, or why the backend cannot be used */
 } aether_device_info;
 /* Probe one backend (HOST, HIP or CUDA) without opening it. Returns info->status; fills *out either way. */
 AETHER_API int aether_device_probe(int kind, aether_device_info *out);
@@ -415,15 +415,15 @@ AETHER_API int aether_devpool_audit_flush(aether_devpool *dp);
  * AETHER_ERR_CRYPTO_UNAVAILABLE with the reason in aether_last_error(). */
 AETHER_API int aether_audit_crypto_status(void);
 
-/* Verify a hash-chained audit file: every line parses as a record, "n" counts 1, 2, ..., "prev" is the SHA-256
- * of the previous line and "hash" the SHA-256 of the line up to its ",\"hash\"". Returns AETHER_OK,
+/* Verify a hash-chained audit file: every line parses as a record, "n" counts 1, 2, ..., "hash" is the SHA-256
+ * of the line up to its ,"hash" and "prev" the previous record's hash (64 zeros first). Returns AETHER_OK,
  * AETHER_ERR_TAMPERED (a record changed, removed or reordered), AETHER_ERR_MALFORMED (a line that is not a
  * record), AETHER_ERR_IO or AETHER_ERR_CRYPTO_UNAVAILABLE; *out names the first bad line. */
 typedef struct aether_audit_verify_result {
   uint64_t records;     /* records that verified before the first bad one */
   uint64_t bad_line;    /* 1-based line of the first bad record (0: none) */
   char reason[192];
-  char head[68];        /* SHA-256 (hex) of the last good line: pin it elsewhere to detect truncation */
+  char head[68];        /* hash (hex) of the last good record: pin it elsewhere to detect truncation */
 } aether_audit_verify_result;
 AETHER_API int aether_audit_verify_file(const char *path, aether_audit_verify_result *out);
 AETHER_API int aether_audit_verify_buffer(const char *data, size_t len, aether_audit_verify_result *out);
