@@ -530,6 +530,8 @@ static int run_new(ae_sa *sa, uint32_t cls, ae_run **out) {
   return AETHER_OK;
 }
 
+static void release_empty_runs(ae_sa *sa);
+
 int _ae_sa_alloc(ae_sa *sa, uint64_t size, ae_sa_block *out) {
   const uint64_t bytes = AE_ALIGN_UP(size, AE_SA_ALIGN);
   if (bytes <= AE_SA_SMALL_MAX) {
@@ -596,9 +598,12 @@ void _ae_sa_free(ae_sa *sa, const ae_sa_block *blk) {
         tlsf_release(sa, b);
       }
     }
-    return;
+  } else {
+    tlsf_release(sa, (ae_blk *)blk->where);
   }
-  tlsf_release(sa, (ae_blk *)blk->where);
+  /* A pool with nothing live that holds more than it may keep: the empty runs kept for reuse go too, so its
+   * slabs empty and the retain rule gives them back (a pool within retain, like a ping-pong, keeps them). */
+  if (sa->allocated == 0 && sa->reserved > sa->retain) release_empty_runs(sa);
 }
 
 void _ae_sa_init(ae_sa *sa, const ae_backend_ops *be, void *bstate, uint64_t min_slab, uint64_t retain,
@@ -613,10 +618,8 @@ void _ae_sa_init(ae_sa *sa, const ae_backend_ops *be, void *bstate, uint64_t min
   sa->movable = movable;
 }
 
-uint64_t _ae_sa_trim(ae_sa *sa) {
-  /* Empty runs hold whole blocks: give those back first so their slabs can empty. */
-  const uint64_t keep = sa->retain;
-  sa->retain = UINT64_MAX; /* nothing is released while runs go back; the slab loop below does it */
+/* Give the empty runs kept for reuse back to the TLSF (their blocks merge, slabs may empty). */
+static void release_empty_runs(ae_sa *sa) {
   for (uint32_t c = 0; c < AE_SA_CLASSES; c++) {
     for (ae_run *r = sa->partial[c], *next; r; r = next) {
       next = r->next;
@@ -628,16 +631,36 @@ uint64_t _ae_sa_trim(ae_sa *sa) {
       tlsf_release(sa, b);
     }
   }
+}
+
+uint64_t _ae_sa_trim(ae_sa *sa) {
+  const uint64_t before = sa->reserved, keep = sa->retain;
+  sa->retain = UINT64_MAX; /* nothing is released while runs go back; the slab loop below does it */
+  release_empty_runs(sa);
   sa->retain = keep;
-  uint64_t released = 0;
   for (ae_slab *s = sa->slabs, *next; s; s = next) {
     next = s->next;
-    if (s->used != 0) continue;
-    /* An empty slab is one free block spanning it. */
-    released += s->size;
-    slab_release(sa, s, s->first);
+    /* An empty slab is one free block spanning it; the growable one gives its free tail back. */
+    if (s->used == 0) slab_release(sa, s, s->first);
+    else if (s == sa->growable && s->last->is_free && sa->be->resize) {
+      ae_blk *b = s->last;
+      const uint64_t cut = b->size & ~(uint64_t)(AE_SA_RUN_BYTES - 1);
+      if (cut && sa->be->resize(sa->bstate, s->base, s->size, s->size - cut) == AETHER_OK) {
+        bin_remove(sa, b);
+        b->size -= cut;
+        s->size -= cut;
+        sa->reserved -= cut;
+        if (b->size) {
+          bin_insert(sa, b);
+        } else {
+          s->last = b->prev_phys;
+          s->last->next_phys = NULL;
+          desc_free(sa, b);
+        }
+      }
+    }
   }
-  return released;
+  return before - sa->reserved;
 }
 
 uint64_t _ae_sa_largest_free(const ae_sa *sa) {
