@@ -5,7 +5,7 @@
  * - ours: "a ID SIZE" allocates SIZE bytes under ID, "f ID" frees it ("alloc"/"free" also accepted). IDs are
  *   unsigned integers (decimal or 0x hex), reusable once freed.
  * - RMM: the CSV of RAPIDS RMM's logging_resource_adaptor, "Thread,Time,Action,Pointer,Size,Stream" (columns found
- *   by name in the header). Actions: allocate, free or deallocate; "allocate failure" rows are skipped, as are
+ *   by name in the header: a first line with a comma is taken for one). Actions: allocate, free or deallocate; "allocate failure" rows are skipped, as are
  *   frees of pointers the log never showed allocated (a log started mid-run).
  * IDs are renumbered densely (a freed one is reused), so a replay needs an array as long as the peak number of
  * live allocations, not a hash table. */
@@ -330,7 +330,8 @@ int aether_trace_parse(const char *data, size_t len, aether_trace **out) {
     while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
     if (p == e || *p == '#') continue;
     if (t->info.format == 0) {
-      if ((size_t)(e - p) >= 7 && strncasecmp(p, "Thread,", 7) == 0) {
+      /* A header with a comma is RMM's CSV (it must name Action, Pointer and Size); anything else is ours. */
+      if (memchr(p, ',', (size_t)(e - p)) != NULL) {
         t->info.format = AETHER_TRACE_RMM;
         rc = parse_rmm_header(&ps, p, e, &cols);
         continue;
