@@ -150,21 +150,24 @@ void _ae_audit(ae_audit *a, uint32_t op, uint32_t ctx, uint64_t handle, uint64_t
       AE_UNLIKELY(s - atomic_load_explicit(&a->tail, memory_order_acquire) > a->mask)) {
     /* Backpressure: the slot we are about to fill must have been written to the files first. Sleep rather
      * than spin: on a small machine the spinning would take the writer's CPU. */
-    pthread_mutex_lock(&a->space_lock);
-    atomic_fetch_add_explicit(&a->space_waiters, 1, memory_order_seq_cst);
     while (s - atomic_load_explicit(&a->tail, memory_order_seq_cst) > a->mask) {
+      /* Lock order: the writer takes space_lock while holding its lock, so wake it without space_lock. */
       if (atomic_load_explicit(&a->writer_idle, memory_order_seq_cst)) wake_writer(a);
-      struct timespec until;
-      clock_gettime(CLOCK_MONOTONIC, &until);
-      until.tv_nsec += 1000000;
-      if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
+      pthread_mutex_lock(&a->space_lock);
+      atomic_fetch_add_explicit(&a->space_waiters, 1, memory_order_seq_cst);
+      if (s - atomic_load_explicit(&a->tail, memory_order_seq_cst) > a->mask) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 1000000;
+        if (until.tv_nsec >= 1000000000) {
+          until.tv_sec++;
+          until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&a->space, &a->space_lock, &until);
       }
-      pthread_cond_timedwait(&a->space, &a->space_lock, &until);
+      atomic_fetch_sub_explicit(&a->space_waiters, 1, memory_order_relaxed);
+      pthread_mutex_unlock(&a->space_lock);
     }
-    atomic_fetch_sub_explicit(&a->space_waiters, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&a->space_lock);
   }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
