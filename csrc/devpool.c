@@ -132,8 +132,9 @@ void _ae_devpool_names(const aether_devpool *dp, uint32_t ctx, const char **tena
   *runtime = "-";
   *level = "-";
   if (ctx & AE_AUDIT_TENANT_FLAG) {
+    /* The tenant was registered before its record was published (the ring's release/acquire orders it). */
     const uint32_t t = ctx & ~AE_AUDIT_TENANT_FLAG;
-    if (t < dp->ntenants && dp->tenants[t]) *tenant = dp->tenants[t]->id;
+    if (t < AE_MAX_TENANTS && dp->tenants[t]) *tenant = dp->tenants[t]->id;
     return;
   }
   if (ctx == 0 || ctx > AE_MAX_CONTEXTS) return;

@@ -394,8 +394,8 @@ AETHER_API const char *aether_audit_op_name(int op);
 typedef struct aether_audit_record {
   uint64_t seq;      /* 1, 2, ... per manager */
   uint64_t time_ns;  /* CLOCK_REALTIME, nanoseconds since the epoch */
-  uint64_t handle;   /* the handle, object or reference concerned (0 if none) */
-  uint64_t size;     /* bytes concerned: allocation size, copy length, bytes wiped */
+  uint64_t handle;   /* the handle, object or reference concerned (0 if none; quota: the count quota) */
+  uint64_t size;     /* bytes concerned: allocation size, copy length, bytes wiped (quota: the byte quota) */
   uint32_t ctx;      /* the calling context (0: none) */
   int32_t result;    /* AETHER_OK or the refusal's status */
   uint32_t op;       /* AETHER_AUDIT_* */
@@ -471,9 +471,9 @@ AETHER_API int aether_devpool_replay(aether_devpool *dp, uint32_t ctx, const aet
                                      aether_bench_result *free_lat, aether_replay_point *timeline,
                                      size_t max_points);
 
-/* Benchmark loops (timed in C, one FFI call each). */
-/* Device pools (issue 5): pairs (1..2^32) of alloc(size)+free timed one by one in ctx's pool (mode 0), or the
- * same pairs as raw backend allocations, one per request (mode 1: the slow path pools avoid). */
+/* Benchmark loops, timed in C (one FFI call each): pairs (1..2^32) of alloc(size)+free timed one by one in ctx's
+ * pool (mode 0), or the same pairs as raw backend allocations, one per request (mode 1: the slow path pools
+ * avoid). */
 enum { AETHER_BENCH_DEVPOOL_POOL = 0, AETHER_BENCH_DEVPOOL_RAW = 1 };
 AETHER_API aether_status aether_bench_devpool(aether_devpool *dp, uint32_t ctx, int mode, uint64_t size,
                                               uint64_t pairs, aether_bench_result *out);
