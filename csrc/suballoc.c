@@ -149,6 +149,17 @@ static ae_blk *tlsf_find(ae_sa *sa, uint64_t size) {
   return sa->bins[fl][sl];
 }
 
+/* The smallest block of at least size in the request's own bin, however long the bin (the slow path of a failed
+ * tlsf_find, before the pool grows). */
+static ae_blk *bin_scan(ae_sa *sa, uint64_t size) {
+  int fl, sl;
+  mapping(size, &fl, &sl);
+  ae_blk *best = NULL;
+  for (ae_blk *b = sa->bins[fl][sl]; b; b = b->next_free)
+    if (b->size >= size && (best == NULL || b->size < best->size)) best = b;
+  return best;
+}
+
 /* Take size bytes from the front of free block b (removed from its bin); the rest stays free. */
 static int tlsf_take(ae_sa *sa, ae_blk *b, uint64_t size) {
   ae_blk *rest = NULL;
@@ -417,9 +428,9 @@ static int slide(ae_sa *sa, ae_slab *s, ae_blk *l, ae_blk *r) {
 
 /* Make room for size bytes without growing. Over every slab, find the window of consecutive unpinned blocks
  * that holds at least size free bytes and the fewest used bytes (two pointers over the block list: the right
- * end walks every block, the left end drops blocks while the window stays big enough), and slide it. Moving
- * more than max(16 MiB, 8 x size) for one request is not worth it: the pool grows instead. A window with
- * nothing to move is a free block the bounded best fit did not reach, returned as is. */
+ * end walks every block, the left end drops blocks while the window stays big enough), and slide it, unless it
+ * would move more than max_move bytes (the pool grows instead). A window with nothing to move is a free block
+ * the bounded best fit did not reach, returned as is. */
 static ae_blk *compact_for(ae_sa *sa, uint64_t size, uint64_t max_move) {
   ae_slab *bs = NULL;
   ae_blk *bl = NULL, *br = NULL;
@@ -473,7 +484,8 @@ static int block_alloc(ae_sa *sa, uint64_t size, ae_blk **out) {
       const uint64_t dear = 4 * size > sa->reserved / 32 ? 4 * size : sa->reserved / 32;
       max_move = grown > after + after / 11 ? dear : 2 * size;
     }
-    b = compact_for(sa, size, max_move);
+    /* Nothing to move: a free block the bounded best fit did not reach can only be in the request's own bin. */
+    b = max_move ? compact_for(sa, size, max_move) : bin_scan(sa, size);
   }
   if (b == NULL) {
     const int rc = grow(sa, size);
