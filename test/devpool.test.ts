@@ -266,6 +266,29 @@ describe("secure wipe", () => {
     ]);
   });
 
+  test.if(onHost)("an isolated context's slab is fenced by an inaccessible page; a plain one is not", () => {
+    // /proc/self/maps: the mapping holding the page just before the slab's first block
+    const around = (at: bigint) => {
+      const a = at - 1n;
+      for (const line of require("node:fs").readFileSync("/proc/self/maps", "utf8").split("\n")) {
+        const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
+        if (m && BigInt(`0x${m[1]}`) <= a && a < BigInt(`0x${m[2]}`)) return { perms: m[3], start: BigInt(`0x${m[1]}`) };
+      }
+      return null;
+    };
+    const iso = pools.context(`iso${++unique}`, "rust", "public", { isolated: true });
+    const h = iso.alloc(4096);
+    const before = around(iso.address(h));
+    expect(before?.perms).toBe("---p");
+    expect(before!.start).toBe(iso.address(h) - 4096n); // exactly one guard page, ours
+    iso.free(h);
+    const plain = ctx();
+    const p = plain.alloc(4096);
+    const b2 = around(plain.address(p));
+    expect(b2 === null || b2.start !== plain.address(p) - 4096n || b2.perms !== "---p").toBe(true);
+    plain.free(p);
+  });
+
   test("memory handed to a new allocation never carries another tenant's bytes", () => {
     // Tenant A (public: no wipe) fills many blocks of many sizes. While they live, B's allocations never
     // overlap them (pools never share a slab). Then A frees them and gives its slabs back, and B allocates the
