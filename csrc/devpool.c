@@ -584,8 +584,7 @@ static void uncharge(ae_pool *p, uint64_t bytes) {
 }
 
 /* Allocate size bytes in p (lock held), charged to its tenant; updates the pool's live counters. */
-static int pool_alloc(aether_devpool *dp, ae_pool *p, uint64_t size, ae_sa_block *blk) {
-  (void)dp;
+static int pool_alloc(ae_pool *p, uint64_t size, ae_sa_block *blk) {
   const uint64_t bytes = AE_ALIGN_UP(size, AE_SA_ALIGN);
   int rc = charge(p, bytes, size);
   if (rc != AETHER_OK) return rc;
@@ -623,7 +622,7 @@ int aether_devpool_alloc(aether_devpool *dp, uint32_t ctx, uint64_t size, uint32
   }
   pthread_mutex_lock(&p->lock);
   ae_sa_block blk;
-  int rc = pool_alloc(dp, p, size, &blk);
+  int rc = pool_alloc(p, size, &blk);
   if (rc != AETHER_OK) {
     if (rc == AETHER_ERR_QUOTA_EXCEEDED) atomic_fetch_add_explicit(&p->denials, 1, memory_order_relaxed);
     audit(dp, AETHER_AUDIT_ALLOC, ctx, 0, size, rc);
@@ -870,7 +869,7 @@ int aether_devpool_share_create(aether_devpool *dp, uint32_t ctx, uint64_t size,
   }
   ae_sa_block blk;
   pthread_mutex_lock(&p->lock);
-  rc = pool_alloc(dp, p, size, &blk);
+  rc = pool_alloc(p, size, &blk);
   if (rc == AETHER_OK) {
     /* Nothing of the pool's past may leak to other runtimes: the object starts as init, then zeros. */
     /* Objects are reached outside their pool's lock, so they never move. */
