@@ -93,7 +93,7 @@ describe("the HTML report", () => {
   beforeAll(() => {
     mkdirSync(OUT, { recursive: true });
     for (const f of [REPORT, RESULT, SHOT]) rmSync(f, { force: true });
-    run = aether(["bench", "alloc", "ffi", "simd", "--quick", "--gate", "--report", REPORT, "--json", RESULT], { timeoutMs: 100_000 });
+    run = aether(["bench", "alloc", "ffi", "simd", "devpool", "--quick", "--gate", "--report", REPORT, "--json", RESULT], { timeoutMs: 100_000 });
     html = existsSync(REPORT) ? readFileSync(REPORT, "utf8") : "";
     doc = existsSync(RESULT) ? (JSON.parse(readFileSync(RESULT, "utf8")) as BenchDocument) : (undefined as unknown as BenchDocument);
   }, 120_000);
@@ -101,7 +101,7 @@ describe("the HTML report", () => {
   test("is written by --report next to the --json result", () => {
     expect([0, 1]).toContain(run.code); // 1 only if a quick target was not met: the speed is not what is tested
     expect(html.startsWith("<!doctype html>")).toBe(true);
-    expect(doc.suites.map((s) => s.name)).toEqual(["alloc", "ffi", "simd"]);
+    expect(doc.suites.map((s) => s.name)).toEqual(["alloc", "ffi", "simd", "devpool"]);
   });
 
   test("is self-contained: no script, no stylesheet, image, font or address outside the file", () => {
@@ -130,7 +130,7 @@ describe("the HTML report", () => {
     const text = m![1]!.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
     const drawn = JSON.parse(text) as Drawn;
     expect(drawn.title).toBe("aether bench report");
-    expect(drawn.sections).toEqual(expect.arrayContaining(["gate", "suite-alloc", "suite-ffi", "suite-simd", "environment"]));
+    expect(drawn.sections).toEqual(expect.arrayContaining(["gate", "suite-alloc", "suite-ffi", "suite-simd", "suite-devpool", "environment"]));
     expect(drawn.charts.length).toBe((html.match(/<svg /g) ?? []).length);
     for (const c of drawn.charts) {
       const where = `chart ${c.id} (${c.kind})`;

@@ -133,6 +133,10 @@ describe("a quick run of every suite", () => {
     // SIMD kernels against the scalar reference; the safety checks against the kernels called directly
     expect(has("simd/kernel/q12/normalize/avx2") ?? doc.suites.find((s) => s.name === "simd")!.skipped.find((k) => k.name.includes("avx2"))).toBeDefined();
     expect(has("simd/safety/q16/normalize/checked")?.baseline?.name).toBe("simd/safety/q16/normalize/direct");
+    // device pools against a raw backend allocation per request, in C and from Bun
+    expect(has("devpool/pair/256B/pool")?.baseline?.name).toBe("devpool/pair/256B/raw");
+    expect(has("devpool/bun/256B/pool")?.baseline?.name).toBe("devpool/bun/256B/raw");
+    expect(has("devpool/single/256B/pool")?.percentiles).toBeDefined();
     // real programs against plain glibc
     const run = doc.suites.find((s) => s.name === "run")!;
     if (run.figures.length) expect(run.figures.some((f) => f.baseline?.name.endsWith("/glibc"))).toBe(true);
