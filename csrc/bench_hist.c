@@ -22,11 +22,9 @@
 #define AE_HIST_SUBCOUNT (1u << AE_HIST_SUB)
 #define AE_HIST_BUCKETS (AE_HIST_SUBCOUNT + (64 - AE_HIST_SUB) * AE_HIST_SUBCOUNT)
 #define AE_HIST_UNITS_PER_NS 16.0
-#define AE_HIST_MAGIC 0x41454849u /* "AEHI" */
 
 struct aether_histogram {
   struct aether_histogram *next; /* in the list of live histograms handed out by aether_histogram_create */
-  uint32_t magic;
   uint64_t count;
   uint64_t min, max; /* exact, in units */
   double sum;        /* in units, for the mean */
@@ -100,7 +98,6 @@ static aether_histogram *hist_new(void) {
   void *p = mmap(NULL, sizeof(aether_histogram), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
   aether_histogram *h = p;
-  h->magic = AE_HIST_MAGIC;
   hist_reset(h);
   return h;
 }
@@ -111,7 +108,10 @@ static _Thread_local aether_histogram *last_hist;
 static _Thread_local bool last_valid;
 
 void _ae_hist_load_last(const uint32_t *sorted_ticks, size_t n, uint64_t overhead, double ns_per_tick) {
-  if (last_hist == NULL && (last_hist = hist_new()) == NULL) return;
+  if (last_hist == NULL && (last_hist = hist_new()) == NULL) {
+    last_valid = false; /* no memory: add_last says no loop finished rather than merge nothing */
+    return;
+  }
   hist_reset(last_hist);
   last_valid = true;
   /* The samples are sorted: add each run of equal values at once. */
@@ -170,7 +170,6 @@ void aether_histogram_destroy(aether_histogram *h) {
   }
   pthread_mutex_unlock(&live_lock);
   if (!found) return;
-  h->magic = 0;
   munmap(h, sizeof *h);
 }
 
