@@ -1,5 +1,6 @@
 // Every aether command, in the order `aether --help` lists them.
 import { AuditVerifyCommand } from "./audit.ts";
+import { BenchCommand } from "./bench.ts";
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
@@ -20,4 +21,5 @@ export const COMMANDS = [
   AuditVerifyCommand,
   StackCommand,
   LayoutCommand,
+  BenchCommand,
 ];
