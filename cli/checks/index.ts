@@ -1,5 +1,7 @@
 // Every component's self-check, in the order `aether check` runs them.
 import { allocCheck } from "./alloc.ts";
+import { benchCheck } from "./bench.ts";
+import { devpoolCheck } from "./devpool.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
 import { sanitizeCheck } from "./sanitize.ts";
@@ -7,4 +9,4 @@ import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, stackCheck, layoutCheck, sanitizeCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, sanitizeCheck];

@@ -1,11 +1,27 @@
 // Every aether command, in the order `aether --help` lists them.
+import { AuditVerifyCommand } from "./audit.ts";
+import { BenchCommand } from "./bench.ts";
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
+import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
 import { RunCommand } from "./run.ts";
 import { SanitizeCommand } from "./sanitize.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand, SanitizeCommand];
+export const COMMANDS = [
+  CheckCommand,
+  InfoCommand,
+  BuildCommand,
+  RunCommand,
+  SimdCommand,
+  PoolsDemoCommand,
+  PoolsReplayCommand,
+  AuditVerifyCommand,
+  StackCommand,
+  LayoutCommand,
+  BenchCommand,
+  SanitizeCommand,
+];
