@@ -45,6 +45,8 @@ export const NATIVE: NativeScenario[] = [
   { id: "alloc/concurrent-walks", component: "safe allocator", sources: [DRIVER("alloc_concurrent")], args: ["4", "8000", "3"], tsanArgs: ["3", "3000", "2"] },
   { id: "simd/unit", component: "SIMD kernels", sources: [DRIVER("unit_simd")], args: ["16"], tsanArgs: ["12"], quickArgs: ["8"] },
   { id: "stack/unit", component: "stack and layout", sources: [DRIVER("unit_stack_layout")], args: ["4000"], tsanArgs: ["1000"], quickArgs: ["500"] },
+  { id: "devpool/unit", component: "device pools", sources: [DRIVER("unit_devpool")], args: ["3"], tsanArgs: ["1"], quickArgs: ["1"] },
+  { id: "devpool/threads", component: "device pools", sources: [DRIVER("devpool_threads")], args: ["4", "4000"], tsanArgs: ["4", "600"], quickArgs: ["2", "300"] },
 ].map((s) => ({ verdict: "ok-line" as const, werror: true, timeoutS: 600, ...s }));
 
 /** Fuzz targets with a committed corpus: fuzz/<target>.c replayed over fuzz/corpus/<target>/. */
