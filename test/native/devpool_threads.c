@@ -3,7 +3,9 @@
  * reads it back, frees, and probes the refusals (another context's handle, a freed handle). All workers of
  * tenant "shared" also take read references to one shared object and read it while an owner thread writes
  * into it through its read-write reference. One reader thread walks the manager meanwhile: stats per context,
- * tenant and manager, the leak list, the audit ring. At the end nothing is live and every byte read was right.
+ * tenant and manager, the leak list, the audit ring; and, where libcrypto loads (not under MSan, which cannot
+ * see into it), every record also goes to a hash-chained audit file written by the manager's writer thread, which
+ * must verify at the end. Nothing may be live at the end and every byte read must be right.
  * Usage: devpool_threads [WORKERS] [OPS]   (default 4 2000).
  * Do not use this as a benchmark: the reader and the checks dominate. */
 #include <aether.h>
@@ -11,8 +13,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define NO_LIBCRYPTO 1 /* libcrypto is not instrumented: see unit_devpool.c */
+#endif
+#endif
 
 #define MAX_WORKERS 16
 
@@ -97,6 +106,16 @@ int main(int argc, char **argv) {
   CHECK(aether_devpool_context(dp, "shared", "python", AETHER_LEVEL_PUBLIC, 0, &owner_ctx) == AETHER_OK, "owner context");
   CHECK(aether_devpool_share_create(dp, owner_ctx, 4096, 0, "*:r", NULL, 0, &object, &owner_ref) == AETHER_OK,
         "share_create: %s", aether_last_error());
+  char audit[64] = "";
+  uint64_t seq0 = 0; /* records issued before the file was attached are not in it */
+#ifndef NO_LIBCRYPTO
+  if (aether_audit_crypto_status() == AETHER_OK) {
+    snprintf(audit, sizeof audit, "/tmp/aether-devpool-threads-%d.jsonl", (int)getpid());
+    unlink(audit);
+    CHECK(aether_devpool_set_audit_log(dp, 0, audit) == AETHER_OK, "audit file: %s", aether_last_error());
+    seq0 = aether_devpool_audit_seq(dp);
+  }
+#endif
   pthread_t w[MAX_WORKERS], o, k;
   pthread_create(&o, NULL, owner, NULL);
   pthread_create(&k, NULL, walker, NULL);
@@ -113,8 +132,19 @@ int main(int argc, char **argv) {
   CHECK(st.live_count == 0 && aether_devpool_check_leaks(dp, NULL, 0) == 0, "%llu allocation(s) live at the end",
         (unsigned long long)st.live_count);
   CHECK(refused_ok > 0, "no bad handle was refused");
+  uint64_t records = 0;
+  if (audit[0]) {
+    CHECK(aether_devpool_audit_flush(dp) == AETHER_OK, "audit flush: %s", aether_last_error());
+    aether_audit_verify_result vr;
+    CHECK(aether_audit_verify_file(audit, &vr) == AETHER_OK, "audit file: line %llu: %s", (unsigned long long)vr.bad_line, vr.reason);
+    CHECK(vr.records == aether_devpool_audit_seq(dp) - seq0, "%llu records in the file, %llu issued since it was attached",
+          (unsigned long long)vr.records, (unsigned long long)(aether_devpool_audit_seq(dp) - seq0));
+    records = vr.records;
+  }
   aether_devpool_destroy(dp);
-  char summary[96];
-  snprintf(summary, sizeof summary, "%ld workers x %ld ops, %ld refusals, %ld walks", workers, ops, (long)refused_ok, (long)walks);
+  if (audit[0]) unlink(audit);
+  char summary[128];
+  snprintf(summary, sizeof summary, "%ld workers x %ld ops, %ld refusals, %ld walks, %llu audit records verified", workers, ops,
+           (long)refused_ok, (long)walks, (unsigned long long)records);
   return check_verdict(summary);
 }
