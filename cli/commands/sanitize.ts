@@ -73,11 +73,11 @@ export class SanitizeCommand extends AetherCommand {
       out: this.outDir ? resolve(this.outDir) : join(BUILD_ROOT, "sanitize"),
     };
     if (this.list) return this.printList(opts);
+    if (this.only) this.checkOnly(opts);
     const inside = process.env.AETHER_SANITIZE_SUITE;
     if (inside && !this.driversOnly && !this.quick) {
       throw new UsageError(`this runs inside the ${inside} run of the test suite (AETHER_SANITIZE_SUITE): only --drivers-only or --quick may run here`);
     }
-    if (this.only && !this.list) this.checkOnly(opts);
     try {
       loadSuppressions();
     } catch (e) {

@@ -51,3 +51,11 @@ export function runSnippet(code: string, opts: { env?: Record<string, string | u
 export function diagnostics(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.startsWith("AETHER MEMORY"));
 }
+
+/** Bun Workers cannot run under ThreadSanitizer: with gcc 12's TSan runtime preloaded into Bun (aether sanitize
+ * --tsan), Bun deadlocks in its own thread synchronization in about one run in two, with no libaether code in any
+ * thread's stack (reproduced with Workers doing plain JavaScript: Bun is not instrumented, TSan only intercepts
+ * its pthread calls). Tests that need Workers skip under AETHER_VARIANT=tsan; aether sanitize --tsan checks the
+ * same concurrency with native threads against the instrumented library (alloc/threads, alloc/concurrent-walks,
+ * devpool/threads). */
+export const NO_WORKERS_UNDER_TSAN = process.env.AETHER_VARIANT === "tsan";
