@@ -1,4 +1,6 @@
-/* alloc: the safe allocator runs a program of operations (malloc, calloc, aligned_alloc, realloc, free, writes
+/* alloc: the safe allocator against a model of every error it must report.
+ *
+ * An input is a program of operations (malloc, calloc, aligned_alloc, realloc, free, writes
  * inside blocks, deliberate writes into headers and guards, writes into freed blocks, invalid frees of interior,
  * guard, stack, libc and wild pointers, double frees, frees and allocations from a second thread, check_all,
  * usable_size, stats and live-block listings) side by side with a model of what it must do. Checked:
@@ -10,7 +12,9 @@
  * - nothing crashes (ASan and UBSan watch the allocator's own code).
  * The quarantine is made large and the allocator quiet, so no block is reused within one input; at the end of
  * each input every block is freed and both threads' quarantines are drained (a write after free is reported
- * then), so inputs do not depend on each other. */
+ * then), so inputs do not depend on each other.
+ * libFuzzer options: -max_len=1024
+ */
 #include "fuzz_helpers.h"
 
 #include "aether.h"
@@ -387,14 +391,15 @@ static void run_op(const op *o, unsigned index) {
   char label[64];
   snprintf(label, sizeof label, "op %u (%s)", index, what);
   rec *r = NULL;
+  FUZZ_LOG("op %u: %s", index, what);
   switch (o->code) {
-    case OP_MALLOC: FUZZ_LOG("op %u: malloc size=%llu", index, (unsigned long long)o->a); do_alloc(o->a, 16, false, false, label); break;
+    case OP_MALLOC: FUZZ_LOG("  malloc size=%llu", (unsigned long long)o->a); do_alloc(o->a, 16, false, false, label); break;
     case OP_MALLOC_OTHER:
-      FUZZ_LOG("op %u: malloc_other size=%llu", index, (unsigned long long)o->a);
+      FUZZ_LOG("  malloc_other size=%llu", (unsigned long long)o->a);
       do_alloc(o->a, 16, false, true, label);
       break;
     case OP_CALLOC: {
-      FUZZ_LOG("op %u: calloc count=%llu size=%llu", index, (unsigned long long)o->a, (unsigned long long)o->b);
+      FUZZ_LOG("  calloc count=%llu size=%llu", (unsigned long long)o->a, (unsigned long long)o->b);
       if (nrecs == MAX_RECORDS) break;
       size_t total;
       const bool overflow = __builtin_mul_overflow((size_t)o->a, (size_t)o->b, &total);
@@ -423,7 +428,7 @@ static void run_op(const op *o, unsigned index) {
     case OP_ALIGNED: {
       /* 0-16: 2^a; 17-19: a non-power-of-two (3, 6, 12), which must be refused. */
       const size_t align = o->a <= 16 ? (size_t)1 << o->a : (size_t)3 << (o->a - 17);
-      FUZZ_LOG("op %u: aligned_alloc align=%zu size=%llu", index, align, (unsigned long long)o->b);
+      FUZZ_LOG("  aligned_alloc align=%zu size=%llu", align, (unsigned long long)o->b);
       if (o->a > 16) {
         aether_clear_error();
         void *p = aether_safe_aligned_alloc(align, o->b);
@@ -436,13 +441,13 @@ static void run_op(const op *o, unsigned index) {
     }
     case OP_FREE: case OP_FREE_OTHER:
       if ((r = pick(o->a)) == NULL) break;
-      FUZZ_LOG("op %u: %s %p (%s, %zu bytes)", index, what, (void *)r->p, r->state == ST_LIVE ? "live" : "freed", r->size);
+      FUZZ_LOG("  %s %p (%s, %zu bytes)", what, (void *)r->p, r->state == ST_LIVE ? "live" : "freed", r->size);
       do_free_rec(r, o->code == OP_FREE_OTHER, label);
       break;
     case OP_REALLOC: {
       if ((r = pick(o->a)) == NULL) break;
       const size_t n = o->b;
-      FUZZ_LOG("op %u: realloc %p (%s, %zu bytes) to %zu", index, (void *)r->p, r->state == ST_LIVE ? "live" : "freed",
+      FUZZ_LOG("  realloc %p (%s, %zu bytes) to %zu", (void *)r->p, r->state == ST_LIVE ? "live" : "freed",
                r->size, n);
       if (n == 0) { /* realloc(p, 0) is free(p) */
         do_free_rec(r, false, label);
@@ -497,7 +502,7 @@ static void run_op(const op *o, unsigned index) {
     case OP_WRITE: {
       if ((r = pick(o->a)) == NULL || r->state != ST_LIVE) break;
       const size_t off = o->b % r->size, len = o->c % (r->size - off) + 1;
-      FUZZ_LOG("op %u: write %p[%zu..%zu) = %#x", index, (void *)r->p, off, off + len, (unsigned)o->d);
+      FUZZ_LOG("  write %p[%zu..%zu) = %#x", (void *)r->p, off, off + len, (unsigned)o->d);
       memset(r->p + off, (int)o->d, len);
       memset(r->content + off, (int)o->d, len);
       break;
@@ -506,7 +511,7 @@ static void run_op(const op *o, unsigned index) {
       if ((r = pick(o->a)) == NULL) break;
       const uint8_t x = o->c ? (uint8_t)o->c : 1;
       uint8_t *at = o->code == OP_CORRUPT_FRONT ? r->p - 1 - o->b % span_before() : r->p + r->size + o->b % back_guard;
-      FUZZ_LOG("op %u: %s %p: byte at %+td ^= %#x (%s block)", index, what, (void *)r->p, at - r->p, (unsigned)x,
+      FUZZ_LOG("  %s %p: byte at %+td ^= %#x (%s block)", what, (void *)r->p, at - r->p, (unsigned)x,
                r->state == ST_LIVE ? "live" : "freed");
       *at ^= x;
       break;
@@ -515,7 +520,7 @@ static void run_op(const op *o, unsigned index) {
       if ((r = pick(o->a)) == NULL || r->state != ST_QUARANTINED) break;
       const size_t off = o->b % poison_span(r);
       const uint8_t x = o->c ? (uint8_t)o->c : 1;
-      FUZZ_LOG("op %u: uaf_write %p[%zu] ^= %#x", index, (void *)r->p, off, (unsigned)x);
+      FUZZ_LOG("  uaf_write %p[%zu] ^= %#x", (void *)r->p, off, (unsigned)x);
       r->p[off] ^= x;
       break;
     }
@@ -528,7 +533,7 @@ static void run_op(const op *o, unsigned index) {
       if (q == NULL) break;
       const bool is_free = o->code == OP_BAD_FREE;
       rec *hit = wild ? find_rec(q) : NULL;
-      FUZZ_LOG("op %u: %s %p (kind %llu near %p)%s", index, what, (void *)q, (unsigned long long)o->b, (void *)r->p,
+      FUZZ_LOG("  %s %p (kind %llu near %p)%s", what, (void *)q, (unsigned long long)o->b, (void *)r->p,
                hit ? ": a known block" : "");
       if (hit != NULL) { /* the wild pointer is a block of this program: an ordinary free or realloc */
         if (is_free) do_free_rec(hit, false, label);
@@ -551,8 +556,7 @@ static void run_op(const op *o, unsigned index) {
     }
     case OP_CHECK_ALL: case OP_CHECK_ALL_OTHER: {
       const int owner = o->code == OP_CHECK_ALL_OTHER;
-      FUZZ_LOG("op %u: %s", index, what);
-      size_t damaged = 0;
+            size_t damaged = 0;
       for (size_t i = 0; i < nrecs; i++) {
         rec *x = &recs[i];
         if (x->state == ST_LIVE) {
@@ -584,12 +588,12 @@ static void run_op(const op *o, unsigned index) {
       const size_t delta = o->b % r->size;
       const size_t want = delta == 0 && r->state == ST_LIVE ? r->size : 0;
       const size_t got = aether_safe_usable_size(r->p + delta);
-      FUZZ_LOG("op %u: usable_size %p+%zu = %zu", index, (void *)r->p, delta, got);
+      FUZZ_LOG("  usable_size %p+%zu = %zu", (void *)r->p, delta, got);
       FUZZ_ASSERT_MSG(got == want, "%s: usable_size(%p + %zu) = %zu, expected %zu", label, (void *)r->p, delta, got, want);
       break;
     }
     case OP_ABSURD: {
-      FUZZ_LOG("op %u: absurd kind %llu", index, (unsigned long long)o->a);
+      FUZZ_LOG("  absurd kind %llu", (unsigned long long)o->a);
       aether_clear_error();
       void *res = NULL;
       switch (o->a) {
@@ -686,13 +690,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (unsigned i = 0; i < MAX_OPS && !fuzz_empty(&p); i++) {
     const op o = decode(&p);
     run_op(&o, i);
-    if (o.code == OP_STATS) {
-      FUZZ_LOG("op %u: stats", i);
-      check_stats("stats");
-    } else if (o.code == OP_LIVE_BLOCKS) {
-      FUZZ_LOG("op %u: live_blocks", i);
-      check_live_blocks("live_blocks");
-    }
+    if (o.code == OP_STATS) check_stats("stats");
+    else if (o.code == OP_LIVE_BLOCKS) check_live_blocks("live_blocks");
   }
   check_stats("end of program");
   check_live_blocks("end of program");

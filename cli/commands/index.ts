@@ -1,8 +1,9 @@
 // Every aether command, in the order `aether --help` lists them.
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
+import { FuzzCommand } from "./fuzz.ts";
 import { InfoCommand } from "./info.ts";
 import { RunCommand } from "./run.ts";
 import { SimdCommand } from "./simd.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, FuzzCommand];
