@@ -79,8 +79,11 @@ describe("info", () => {
     const r = aether(["info", "--json"]);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
-    expect(info.library.path).toBe(join(ROOT, "build", "release", "libaether.so"));
-    expect(info.library.variant).toBe("release");
+    // the variant under test (aether sanitize runs this suite against the sanitizer builds)
+    const variant = process.env.AETHER_VARIANT ?? "release";
+    const file = variant === "release" ? "libaether.so" : `libaether-${variant}.so`;
+    expect(info.library.path).toBe(process.env.AETHER_LIB ?? join(ROOT, "build", variant, file));
+    expect(info.library.variant).toBe(variant);
     expect(info.library.version).toBe(pkg.version);
     expect(info.library.flags).toContain("-fvisibility=hidden");
     expect(info.library.compiler).toMatch(/GNU|Clang/);

@@ -38,6 +38,16 @@ function runUnder(exe: string, extra: string[] = []): { code: number; stdout: st
 
 beforeAll(() => mkdirSync(BIN, { recursive: true }));
 
+/** Compile a one-off C program written in the test itself into build/test-bin/fixtures/. */
+function compileSource(name: string, source: string, flags: string[] = []): string {
+  const src = join(BIN, `${name}.c`);
+  writeFileSync(src, source);
+  const exe = join(BIN, name);
+  const r = runCmd(["gcc", "-O0", ...flags, src, "-o", exe]);
+  if (r.code !== 0) throw new Error(`gcc ${name}: ${r.stderr}`);
+  return exe;
+}
+
 const BUGS: [string, string][] = [
   ["overflow_one", "buffer-overflow"],
   ["overflow_many", "buffer-overflow"],
@@ -117,59 +127,63 @@ describe("heap bugs are caught, their clean twins are not touched", () => {
   });
 
   test("--redzone widens the guard: an overflow 30 bytes past the end is caught with --redzone 64", () => {
-    const dir = mkdtempSync(join(tmpdir(), "aether-rz-"));
-    try {
-      const src = join(dir, "far.c");
-      writeFileSync(src, `#include <stdlib.h>\n#include <stdio.h>\nint main(void){char *volatile p=malloc(64);p[64+30]=1;printf("%p\\n",(void*)p);free(p);return 0;}\n`);
-      const exe = join(dir, "far");
-      expect(runCmd(["gcc", "-O0", src, "-o", exe]).code).toBe(0);
-      const wide = runUnder(exe, ["--redzone", "64"]);
-      expect(wide.report.errorsByKind["buffer-overflow"]).toBe(1);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const exe = compileSource(
+      "far",
+      `#include <stdlib.h>\n#include <stdio.h>\nint main(void){char *volatile p=malloc(64);p[64+30]=1;printf("%p\\n",(void*)p);free(p);return 0;}\n`,
+    );
+    const wide = runUnder(exe, ["--redzone", "64"]);
+    expect(wide.report.errorsByKind["buffer-overflow"]).toBe(1);
   });
 
   test("SIGUSR2 asks a running program for a walk of every live block", () => {
-    const dir = mkdtempSync(join(tmpdir(), "aether-usr2-"));
-    try {
-      const src = join(dir, "usr2.c");
-      writeFileSync(
-        src,
-        `#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n` +
-          `int main(void){char *volatile p=malloc(16);p[16]=1;raise(SIGUSR2);` +
-          `for(int i=0;i<100000;i++)free(malloc(32));fprintf(stderr,"after\\n");_exit(0);}\n`,
-      );
-      const exe = join(dir, "usr2");
-      expect(runCmd(["gcc", "-O0", src, "-o", exe]).code).toBe(0);
-      // _exit skips the walk at exit: only the SIGUSR2 walk can have found the overflow, before "after"
-      const r = aether(["run", "--", exe]);
-      expect(r.stderr).toMatch(/AETHER MEMORY ERROR: Buffer overflow detected at 0x[0-9a-f]+\nafter/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const exe = compileSource(
+      "usr2",
+      `#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n` +
+        `int main(void){char *volatile p=malloc(16);p[16]=1;raise(SIGUSR2);` +
+        `for(int i=0;i<100000;i++)free(malloc(32));fprintf(stderr,"after\\n");_exit(0);}\n`,
+    );
+    // _exit skips the walk at exit: only the SIGUSR2 walk can have found the overflow, before "after"
+    const r = aether(["run", "--", exe]);
+    expect(r.stderr).toMatch(/AETHER MEMORY ERROR: Buffer overflow detected at 0x[0-9a-f]+\nafter/);
   });
 
   test("a write into a block still in the quarantine at exit is reported by the walk at exit", () => {
-    const dir = mkdtempSync(join(tmpdir(), "aether-uafx-"));
-    try {
-      const src = join(dir, "uafx.c");
-      writeFileSync(src, `#include <stdlib.h>\n#include <stdio.h>\nint main(void){char *volatile p=malloc(100);free(p);p[5]=1;printf("%p\\n",(void*)p);return 0;}\n`);
-      const exe = join(dir, "uafx");
-      expect(runCmd(["gcc", "-O0", "-Wno-use-after-free", src, "-o", exe]).code).toBe(0);
-      const { stdout, report } = runUnder(exe);
-      expect(report.errorsByKind["use-after-free"]).toBe(1);
-      const ev = report.processes.find((p) => p.main)!.events[0]!;
-      expect(BigInt(ev.address)).toBe(BigInt(stdout.trim()));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const exe = compileSource(
+      "uafx",
+      `#include <stdlib.h>\n#include <stdio.h>\nint main(void){char *volatile p=malloc(100);free(p);p[5]=1;printf("%p\\n",(void*)p);return 0;}\n`,
+      ["-Wno-use-after-free"],
+    );
+    const { stdout, report } = runUnder(exe);
+    expect(report.errorsByKind["use-after-free"]).toBe(1);
+    const ev = report.processes.find((p) => p.main)!.events[0]!;
+    expect(BigInt(ev.address)).toBe(BigInt(stdout.trim()));
   });
 
   test("a program that is not there is a usage error", () => {
     const r = aether(["run", "--", "no-such-program-aether"]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe("aether run: program not found on PATH: no-such-program-aether (see 'aether run --help')");
+  });
+});
+
+describe("the preload keeps the C library's contract", () => {
+  test("malloc(0), errno, alignment rules, realloc edge cases, fork while allocating, threads, exit from a thread", () => {
+    const exe = join(BIN, "preload_api");
+    const cc = runCmd(["gcc", "-std=gnu11", "-O1", "-g", "-Wall", "-Werror", join(ROOT, "test", "native", "preload_api.c"), "-lpthread", "-o", exe]);
+    expect(cc.stderr).toBe("");
+    // glibc's own allocator is the reference: no sanitizer runtime this process may have been started with
+    const plain = runCmd([exe], { env: { LD_PRELOAD: undefined } });
+    expect(plain.stdout).toBe("semantics checked\nthreads checked\nfork checked\nok\n");
+    const under = runCmd([exe], { env: { LD_PRELOAD: join(ROOT, "build", "release", "libaether-preload.so"), AETHER_EXPECT_PRELOAD: "1" } });
+    expect(under.stdout).toBe(plain.stdout);
+    expect(under.stderr).toBe("");
+    expect(under.code).toBe(0);
+    const viaCli = aether(["run", "--json", "--", exe]);
+    expect(viaCli.code).toBe(0);
+    const report = JSON.parse(viaCli.stderr.slice(viaCli.stderr.indexOf("{\n"))) as Report;
+    expect(report.totalErrors).toBe(0);
+    // the program and its 20 forked children (which leave through _exit) each reported
+    expect(report.processes.length).toBe(21);
   });
 });
 

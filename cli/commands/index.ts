@@ -3,7 +3,9 @@ import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { FuzzCommand } from "./fuzz.ts";
 import { InfoCommand } from "./info.ts";
+import { LayoutCommand } from "./layout.ts";
 import { RunCommand } from "./run.ts";
 import { SimdCommand } from "./simd.ts";
+import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, FuzzCommand];
+export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand, FuzzCommand];

@@ -2,5 +2,7 @@
 export { memory, ERROR_KINDS, type ErrorKind, type MemoryEvent, type MemoryStats, type OptionName } from "./memory.ts";
 export { benchAlloc, type BenchResult } from "./bench.ts";
 export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
+export { stack, STACK_OVERFLOW_MESSAGE, STACK_SAFETY_MARGIN, type RecurseResult, type StackInfo } from "./stack.ts";
+export { layout, parseElf, PERM, REGION_KIND, type ElfFile, type ElfHeader, type ElfSection, type ElfSegment, type LayoutReport, type Region } from "./layout.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
 export { QState, simd, GATES, QKERNELS, SIMD_IMPLS, SIMD_WIDTH, type Matrix2, type QKernel, type SimdImpl, type KernelOptions } from "./qstate.ts";

@@ -132,6 +132,18 @@ const symbols = {
   // ---- device pools (issue 5)
 
   // ---- stack safety and layout (issue 7)
+  aether_stack_remaining: { args: [], returns: usize },
+  aether_stack_get_info: { args: [ptr], returns: i32 },
+  aether_stack_probe: { args: [usize], returns: i32 },
+  aether_stack_call: { args: [usize, ptr, ptr, ptr], returns: i32 },
+  aether_stack_recurse_test: { args: [u64, ptr], returns: i32 },
+  aether_elf_parse: { args: [ptr, usize, ptr, ptr, usize, ptr, usize], returns: i32 },
+  aether_layout_align: { args: [u64, u64, ptr], returns: i32 },
+  aether_layout_permissions: { args: [u64], returns: u32 },
+  aether_layout_overlaps: { args: [ptr, usize, ptr, ptr, usize], returns: i32 },
+  aether_layout_validate: { args: [ptr, usize, u64, ptr], returns: i32 },
+  aether_layout_compute: { args: [ptr, usize, u64, u64, u64, ptr], returns: i32 },
+  aether_bench_layout_overlaps: { args: [u64, i32, u32, ptr], returns: i32 },
 
   // ---- benchmark loops
   aether_bench_alloc: { args: [i32, usize, u64, u32, ptr], returns: i32 },

@@ -320,6 +320,179 @@ AETHER_API aether_status aether_bench_stream(int kind, int impl, size_t bytes, u
 /* =============================================================================== device pools (issue 5) === */
 
 /* ================================================================== stack safety and layout (issue 7) === */
+/* The runtime stack guard. Bounds are the calling thread's real stack (pthread_getattr_np: the pthread stack
+ * of a created thread, RLIMIT_STACK for the main thread, less the kernel's 1 MiB stack guard gap when a mapping
+ * below caps it), cached per thread; the stack grows down, so what is left is the distance from the stack
+ * pointer down to the lowest usable address (the guard page excluded). */
+
+/* What a probe keeps in reserve beyond the bytes asked for: the specification's 16 KiB safety margin, room
+ * for the report and the caller's unwinding. */
+#define AETHER_STACK_SAFETY_MARGIN 16384
+/* The main thread's usable stack when RLIMIT_STACK is unlimited (1 GiB): such a stack is bounded by memory,
+ * not by the address space below it. */
+#define AETHER_STACK_UNLIMITED_CAP ((size_t)1 << 30)
+/* Bytes each level of aether_stack_recurse_test holds on the stack. */
+#define AETHER_STACK_TEST_FRAME 4096
+
+/* Bytes of stack left below the caller on the calling thread; 0 when unknown (aether_last_error says why:
+ * pthread_getattr_np failed, or the thread runs on a signal or fiber stack outside its own). */
+AETHER_API size_t aether_stack_remaining(void);
+
+typedef struct aether_stack_info {
+  uint64_t low;       /* lowest usable address of the calling thread's stack (above its guard) */
+  uint64_t high;      /* one past the highest address */
+  uint64_t size;      /* high - low */
+  uint64_t used;      /* high - the current stack pointer */
+  uint64_t remaining; /* the current stack pointer - low */
+  uint64_t guard;     /* guard size pthread reports (0 for the main thread: the kernel keeps its own gap) */
+  uint64_t margin;    /* AETHER_STACK_SAFETY_MARGIN */
+  uint64_t overflows; /* probes that failed so far, all threads */
+  uint32_t is_main;   /* 1 on the process's main thread (bounds from RLIMIT_STACK) */
+  uint32_t reserved;
+} aether_stack_info;
+/* Fill *out for the calling thread. AETHER_ERR_UNSUPPORTED when the bounds are unknown (see above). */
+AETHER_API aether_status aether_stack_get_info(aether_stack_info *out);
+
+/* Check that bytes more stack can be used with the safety margin still left. If not, write "FATAL ERROR: Stack
+ * overflow detected" to the diagnostics sink (stderr or AETHER_LOG_FILE) and return AETHER_ERR_STACK_OVERFLOW
+ * (the message gives bytes asked, bytes left and the bounds): the caller unwinds instead of crashing. Call it
+ * at the entry of every function of a recursion, with at least that function's frame size. */
+AETHER_API aether_status aether_stack_probe(size_t bytes);
+
+/* Probe bytes, then call fn(arg) and store its return value in *result (if not NULL). Guards a recursion that
+ * passes through callbacks (an interpreter, a JavaScript callback) where no C frame can probe for it. */
+typedef int aether_stack_fn(void *arg);
+AETHER_API aether_status aether_stack_call(size_t bytes, aether_stack_fn *fn, void *arg, int *result);
+
+/* A deliberately deep recursion, for tests and demonstrations: depth levels of AETHER_STACK_TEST_FRAME bytes
+ * each, every level probing first. *reached = levels entered. AETHER_ERR_STACK_OVERFLOW when the probe stops
+ * it, which it does, gracefully, whenever depth * 4 KiB exceeds what the thread has. */
+AETHER_API aether_status aether_stack_recurse_test(uint64_t depth, uint64_t *reached);
+
+/* ---- ELF64 headers. A pure function over a byte buffer (no I/O, no allocation, no global state: a fuzz
+ * target). Only 64-bit little-endian files are accepted; every offset, count and size is bounds-checked. */
+typedef struct aether_elf_header {
+  uint16_t type;          /* e_type: 1 REL, 2 EXEC, 3 DYN, 4 CORE */
+  uint16_t machine;       /* e_machine: 62 x86-64, 183 AArch64, ... */
+  uint32_t flags;         /* e_flags */
+  uint64_t entry;         /* e_entry */
+  uint64_t phoff;         /* e_phoff */
+  uint64_t shoff;         /* e_shoff */
+  uint32_t section_count; /* sections, after extended numbering (e_shnum 0: section 0's sh_size) */
+  uint32_t segment_count; /* program headers, after PN_XNUM (section 0's sh_info) */
+  uint32_t shstrndx;      /* section-name table index, after SHN_XINDEX (section 0's sh_link); 0: none */
+  uint8_t osabi;          /* e_ident[EI_OSABI] */
+  uint8_t abiversion;     /* e_ident[EI_ABIVERSION] */
+  uint16_t reserved;
+} aether_elf_header;
+
+typedef struct aether_elf_section {
+  uint64_t name_offset; /* where the NUL-terminated name starts in the input buffer (0 with name_length 0: none) */
+  uint32_t name_length; /* bytes before the NUL */
+  uint32_t type;        /* sh_type */
+  uint64_t flags;       /* sh_flags: SHF_WRITE 0x1, SHF_ALLOC 0x2, SHF_EXECINSTR 0x4, SHF_TLS 0x400, ... */
+  uint64_t addr;        /* sh_addr */
+  uint64_t offset;      /* sh_offset */
+  uint64_t size;        /* sh_size */
+  uint32_t link;        /* sh_link */
+  uint32_t info;        /* sh_info */
+  uint64_t addralign;   /* sh_addralign */
+  uint64_t entsize;     /* sh_entsize */
+} aether_elf_section;
+
+typedef struct aether_elf_segment {
+  uint32_t type;   /* p_type: 1 PT_LOAD, 2 PT_DYNAMIC, ... */
+  uint32_t flags;  /* p_flags: PF_X 1, PF_W 2, PF_R 4 */
+  uint64_t offset; /* p_offset */
+  uint64_t vaddr;  /* p_vaddr */
+  uint64_t paddr;  /* p_paddr */
+  uint64_t filesz; /* p_filesz */
+  uint64_t memsz;  /* p_memsz */
+  uint64_t align;  /* p_align */
+} aether_elf_segment;
+
+/* Parse the ELF header, every section header (with its name) and every program header of data[0..len).
+ * Validates all of them, fills *header, and copies the first max_sections sections and max_segments segments
+ * (either array may be NULL with max 0: call once for the counts, then again with arrays that size).
+ * AETHER_ERR_NOT_ELF: no ELF magic, 32-bit or big-endian. AETHER_ERR_TRUNCATED: a header, table, name table
+ * or section/segment contents extend past len. AETHER_ERR_MALFORMED: a field that contradicts the format
+ * (entry sizes, a name outside its table, an unterminated name, memsz < filesz, a name table of the wrong type). */
+AETHER_API aether_status aether_elf_parse(const void *data, size_t len, aether_elf_header *header,
+                                          aether_elf_section *sections, size_t max_sections,
+                                          aether_elf_segment *segments, size_t max_segments);
+
+/* ---- The region-layout engine ("Memory Allocation Mathematical Specification"), shared by `aether layout`
+ * and any component that places regions in an address space. A region is [base, base + size). */
+enum { AETHER_PERM_NONE = 0, AETHER_PERM_EXEC = 1, AETHER_PERM_WRITE = 2, AETHER_PERM_READ = 4 };
+enum {
+  AETHER_REGION_ZERO_FILL = 1, /* memory with no file contents (SHT_NOBITS: .bss) */
+  AETHER_REGION_TLS = 2        /* a thread-local template; with ZERO_FILL (.tbss) it takes no address space */
+};
+typedef struct aether_region {
+  uint64_t base;        /* first address */
+  uint64_t size;        /* bytes */
+  uint64_t alignment;   /* base must be a multiple of it; 0 and 1 mean none; need not be a power of two */
+  uint32_t tag;         /* the caller's id (an ELF section index), carried through unchanged */
+  uint16_t permissions; /* AETHER_PERM_* */
+  uint16_t kind;        /* AETHER_REGION_* */
+} aether_region;        /* 32 bytes: two per cache line */
+
+/* align(addr, a): the least multiple of a that is >= addr; a of 0 returns addr. A power of two takes the bit
+ * path (addr + a - 1) & ~(a - 1), anything else the remainder path. AETHER_ERR_SIZE_OVERFLOW past 2^64 - 1. */
+AETHER_API aether_status aether_layout_align(uint64_t addr, uint64_t alignment, uint64_t *out);
+/* Permissions of ELF section flags: READ if SHF_ALLOC, SHF_WRITE or SHF_EXECINSTR is set, plus WRITE for
+ * SHF_WRITE and EXEC for SHF_EXECINSTR (so a writable code section shows as RWX); NONE without any of them. */
+AETHER_API uint32_t aether_layout_permissions(uint64_t elf_flags);
+
+typedef struct aether_layout_pair {
+  uint32_t a, b; /* indices of two intersecting regions, a < b */
+} aether_layout_pair;
+/* Every pair of intersecting regions, found by sorting on base and sweeping: O(n log n + pairs), not the
+ * O(n^2) all-pairs scan. Regions of size 0 and zero-fill TLS templates (.tbss) take no address space and
+ * intersect nothing.
+ * *count = the number of intersecting pairs (counted in O(n log n) even when there are more than max_pairs);
+ * the first max_pairs in address order go to pairs (NULL with max_pairs 0 to count only). n <= 2^32 - 1. */
+AETHER_API aether_status aether_layout_overlaps(const aether_region *regions, size_t n, uint64_t *count,
+                                                aether_layout_pair *pairs, size_t max_pairs);
+
+typedef struct aether_layout_report {
+  uint64_t regions;           /* regions that take address space (size > 0, not a zero-fill TLS template) */
+  uint64_t total_size;        /* sum of their sizes */
+  uint64_t min_base;          /* min base_i (0 when none) */
+  uint64_t max_end;           /* max (base_i + size_i), saturated at 2^64 - 1 */
+  uint64_t misaligned;        /* regions with base mod alignment != 0 */
+  uint64_t overlapping_pairs; /* pairs i < j with r_i and r_j intersecting */
+  uint64_t overflowing;       /* regions with base + size > 2^64 */
+  int64_t first_misaligned;   /* index, or -1 */
+  int64_t first_overflow;     /* index, or -1 */
+  int64_t overlap_a;          /* the first intersecting pair in address order, or -1 */
+  int64_t overlap_b;
+  double utilization;         /* sum size_i / (max_end - base_address); 0 when that span is not positive */
+  double fragmentation;       /* 1 - sum size_i / (max_end - min_base); 0 when that span is 0 */
+  uint32_t valid;             /* 1: every region aligned, no two intersecting, none past 2^64 */
+  uint32_t reserved;
+} aether_layout_report;
+/* The specification's validation (alignment, no overlaps, bounds) and its utilization and fragmentation
+ * measures over regions[0..n), with base_address the layout's start (the image base). An invalid layout is
+ * not an error: the return is AETHER_OK and out->valid says so. */
+AETHER_API aether_status aether_layout_validate(const aether_region *regions, size_t n, uint64_t base_address,
+                                                aether_layout_report *out);
+
+/* A fresh layout, the specification's way: regions are placed in permission groups, executable, then
+ * read-only, then read-write, then zero-fill (.bss), each group starting on a multiple of page (0x1000); the
+ * first region at base + header (0x400000 + 0x1000: the ELF header's page); within a group in input order,
+ * addr_{i+1} = align(addr_i + max(size_i, alignment_i), alignment_{i+1}). out[i] is in[i] with its new base
+ * (same order; out may be in). Zero-fill TLS templates get an address but take no space. AETHER_ERR_INVALID_ARGUMENT
+ * for a region without permissions (not loadable), AETHER_ERR_NOT_POWER_OF_TWO for page,
+ * AETHER_ERR_SIZE_OVERFLOW if the layout passes 2^64. */
+AETHER_API aether_status aether_layout_compute(const aether_region *in, size_t n, uint64_t base, uint64_t header,
+                                               uint64_t page, aether_region *out);
+
+/* Benchmark: overlap detection over n (1..2^24) random regions, the sweep (method 0) or the O(n^2) all-pairs
+ * scan of the specification's first version (method 1), reps times; latency fields are per detection. */
+struct aether_bench_result;
+AETHER_API aether_status aether_bench_layout_overlaps(uint64_t n, int method, uint32_t reps,
+                                                      struct aether_bench_result *out);
 
 /* ============================================================================ benchmark loops (in C) === */
 /* Timed loops launched by one call, so a figure carries no FFI cost. Latency percentiles time every operation
