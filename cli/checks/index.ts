@@ -1,9 +1,10 @@
 // Every component's self-check, in the order `aether check` runs them.
 import { allocCheck } from "./alloc.ts";
+import { fuzzCheck } from "./fuzz.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, stackCheck, layoutCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, stackCheck, layoutCheck, fuzzCheck];

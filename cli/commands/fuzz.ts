@@ -252,7 +252,7 @@ export class FuzzCommand extends AetherCommand {
       const config: BuildConfig = chosen === "libfuzzer" ? { engine: "libfuzzer", sanitizers: this.sanitizers() } : { engine: "regression", sanitizers: gccSanitizers() };
       const bins = await this.build(config, [c], 2);
       if (!bins) return 1;
-      ({ code, stdout, stderr } = await reproduce(bins.get(name)!, file));
+      ({ code, stdout, stderr } = await reproduce(bins.get(name)!, file, chosen === "libfuzzer"));
     }
     const errLines = stderr.split("\n").filter((l) => l.trim() && !/^(running |INFO:|Running: |Executed |\*\*\*|MERGE|replayed )/.test(l));
     if (this.json) {

@@ -182,8 +182,8 @@ export async function mergeInto(bin: string, corpus: string, work: string): Prom
 }
 
 /** Run one input through a target binary (libFuzzer or regression build) with the step-by-step account. */
-export async function reproduce(bin: string, file: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = Bun.spawn({ cmd: [bin, file], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...SANITIZER_ENV, FUZZ_VERBOSE: "1" } });
+export async function reproduce(bin: string, file: string, libfuzzer: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn({ cmd: libfuzzer ? [bin, "-runs=1", "-detect_leaks=0", file] : [bin, file], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...SANITIZER_ENV, FUZZ_VERBOSE: "1" } });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
 }
