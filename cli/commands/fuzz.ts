@@ -109,6 +109,7 @@ export class FuzzCommand extends AetherCommand {
     const seconds = this.time !== undefined ? parseSeconds("--time", this.time, 7 * 86400) : undefined;
     const runs = this.runs !== undefined ? parseCount("--runs", this.runs, 0) : undefined;
     const jobs = parseCount("--jobs", this.jobs, 1, 64);
+    for (const n of this.targets) if (!this.allNames().includes(n)) throw new UsageError(`unknown fuzz target '${n}' (targets: ${this.allNames().join(", ")})`);
     if (this.list) return this.doList();
     if (this.repro) return this.doRepro(engine);
     if (this.regression) return this.doRegression();

@@ -4,7 +4,7 @@
 // bundled by Bun into build/fuzz/jazzer/<name>.cjs (Node runs no TypeScript) and run by Jazzer.js's CLI with
 // the committed corpus. Its 4.0.0 prebuilt addon needs glibc 2.38, newer than Debian 12's 2.36: that (and any
 // other reason it cannot load) is reported in one line.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../native/ffi.ts";
 import { which } from "../tools.ts";
@@ -58,7 +58,7 @@ export async function bundleJazzerTarget(source: string, name: string): Promise<
   const outDir = join(FUZZ_BUILD_DIR, "jazzer");
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, `${name}.cjs`);
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(source).mtimeMs && statSync(out).mtimeMs > Date.now() - 3600_000) return out;
+  // Always rebuilt (it takes a blink): the bundle must follow every module the target imports.
   const r = await Bun.build({ entrypoints: [source], target: "node", format: "cjs", outdir: outDir, naming: `${name}.cjs` });
   if (!r.success) throw new Error(`bundling ${name} for Node failed: ${r.logs.map((l) => String(l)).join("; ").slice(0, 300)}`);
   return out;

@@ -111,6 +111,7 @@ export async function runBuiltin(t: BuiltinTarget, opts: BuiltinOptions): Promis
   const p = spawnWorker(["fuzz", t.name, String(opts.seed), String(opts.seconds ?? 0), String(opts.runs ?? 0), String(t.maxLen), marker, corpusDir(t.name)]);
   const prog: Progress = { execs: 0, execPerSec: 0, coverage: 0, features: 0, corpus: 0, seconds: 0 };
   let failure: { message: string; input: Uint8Array } | undefined;
+  let libraryError: string | undefined;
   let stdoutBuf = "";
   const decoder = new TextDecoder();
   const readOut = (async () => {
@@ -132,6 +133,7 @@ export async function runBuiltin(t: BuiltinTarget, opts: BuiltinOptions): Promis
           opts.onProgress?.(prog);
         }
         if (m.t === "fail") failure = { message: m.message!, input: Uint8Array.from(Buffer.from(m.input!, "hex")) };
+        if (m.t === "error") libraryError = m.message!;
       }
     }
   })();
@@ -139,6 +141,11 @@ export async function runBuiltin(t: BuiltinTarget, opts: BuiltinOptions): Promis
   prog.seconds = (performance.now() - t0) / 1000;
   prog.execPerSec = Math.round(prog.execs / Math.max(prog.seconds, 1e-3));
   const result: FuzzResult = { target: t.name, engine: "builtin", status: "pass", findings: [], ...prog };
+  if (libraryError) {
+    result.status = "fail";
+    result.error = libraryError;
+    return result;
+  }
   if (!failure && code !== 0) {
     // A crash: the marker holds the input that was running.
     if (existsSync(marker)) failure = { message: describeExit(code, p.signalCode ?? null, stderr), input: new Uint8Array(readFileSync(marker)) };

@@ -1,7 +1,7 @@
 // selftest.ts (builtin): a target with known bugs, listed only when AETHER_FUZZ_SELFTEST=1, so the test suite
 // can check that the engine finds a failing program, catches a crash in a child process, and shrinks both.
 // Its program: each byte is an operation; the oracle fails on the byte 0xF0 followed later by 0x0F, and the
-// process aborts outright (as a native crash would) on three 0xAA bytes in a row.
+// process aborts outright (as a native crash would) on the byte 0xAA followed later by 0xAB.
 import { fuzzAssert } from "../producer.ts";
 import type { BuiltinTarget } from "./types.ts";
 
@@ -15,11 +15,11 @@ export const selftestTarget: BuiltinTarget<number> = {
   describe: (op) => `byte 0x${op.toString(16)}`,
   run(p, log) {
     let armed = false;
-    let run = 0;
+    let primed = false;
     p.ops.forEach((op, i) => {
       log?.(`op ${i}: byte 0x${op.toString(16)}`);
-      run = op === 0xaa ? run + 1 : 0;
-      if (run === 3) process.abort();
+      if (primed && op === 0xab) process.abort();
+      if (op === 0xaa) primed = true;
       if (op === 0xf0) armed = true;
       fuzzAssert(!(armed && op === 0x0f), `0x0f after 0xf0 at op ${i}`);
     });

@@ -138,6 +138,11 @@ function main(argv: string[]): number {
     try {
       target.run(target.decode(input));
     } catch (e) {
+      if ((e as Error)?.name === "LibraryError") {
+        // libaether is missing or stale: nothing the input did, so no finding to save.
+        say({ t: "error", message: (e as Error).message });
+        return 2;
+      }
       say({ t: "fail", execs, message: message(e), input: Buffer.from(input).toString("hex") });
       return 1;
     }
