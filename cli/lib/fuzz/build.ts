@@ -73,8 +73,8 @@ function flags(cc: string, c: BuildConfig, forLibrary: boolean): string[] {
     `-DAETHER_COMPILER="${basename(cc)}"`, `-DAETHER_C_FLAGS="fuzz build (${configName(c)})"`,
     `-I${join(PACKAGE_ROOT, "csrc", "include")}`, `-I${join(PACKAGE_ROOT, "csrc")}`, `-I${FUZZ_DIR}`,
   ];
-  const sans = [...c.sanitizers];
-  if (c.engine === "libfuzzer") sans.unshift(forLibrary ? "fuzzer-no-link" : ("fuzzer" as never));
+  const sans: string[] = [...c.sanitizers];
+  if (c.engine === "libfuzzer") sans.unshift(forLibrary ? "fuzzer-no-link" : "fuzzer");
   if (sans.length) f.push(`-fsanitize=${sans.join(",")}`);
   if (c.sanitizers.includes("undefined")) f.push("-fno-sanitize-recover=undefined");
   if (!clang) f.push("-Wno-unknown-pragmas");

@@ -17,6 +17,8 @@ function spawnWorker(args: string[]) {
   return Bun.spawn({ cmd: [process.execPath, WORKER, ...args], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, AETHER_QUIET: "1" } });
 }
 
+const sig = (s: unknown): string | null => (s === null || s === undefined ? null : String(s));
+
 function describeExit(code: number | null, signal: string | null, stderr: string): string {
   const lines = stderr.trim().split("\n").filter(Boolean);
   const tail = lines.slice(-2).join(" | ");
@@ -148,8 +150,8 @@ export async function runBuiltin(t: BuiltinTarget, opts: BuiltinOptions): Promis
   }
   if (!failure && code !== 0) {
     // A crash: the marker holds the input that was running.
-    if (existsSync(marker)) failure = { message: describeExit(code, p.signalCode ?? null, stderr), input: new Uint8Array(readFileSync(marker)) };
-    else result.error = describeExit(code, p.signalCode ?? null, stderr);
+    if (existsSync(marker)) failure = { message: describeExit(code, sig(p.signalCode), stderr), input: new Uint8Array(readFileSync(marker)) };
+    else result.error = describeExit(code, sig(p.signalCode), stderr);
   }
   if (failure) {
     result.status = "fail";
@@ -186,12 +188,12 @@ export async function replayBuiltin(t: BuiltinTarget, files: string[]): Promise<
     return { ok: false, inputs: m.index, failed: relative(PACKAGE_ROOT, files[m.index]!), summary: m.message };
   }
   const at = existsSync(marker) ? Number(readFileSync(marker, "utf8")) : 0;
-  return { ok: false, inputs: at, failed: relative(PACKAGE_ROOT, files[at]!), summary: describeExit(code, p.signalCode ?? null, err) };
+  return { ok: false, inputs: at, failed: relative(PACKAGE_ROOT, files[at]!), summary: describeExit(code, sig(p.signalCode), err) };
 }
 
 /** One input through a builtin target in a child process, with the step-by-step account. */
 export async function reproduceBuiltin(t: BuiltinTarget, file: string): Promise<{ code: number; stdout: string; stderr: string; signal: string | null }> {
   const p = spawnWorker(["repro", t.name, file, "-v"]);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, stdout, stderr, signal: p.signalCode ?? null };
+  return { code, stdout, stderr, signal: sig(p.signalCode) };
 }
