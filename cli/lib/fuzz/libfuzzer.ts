@@ -141,8 +141,9 @@ export async function runLibFuzzer(target: string, bin: string, opts: RunOptions
   const log = join(logs, `${target}.log`);
   writeFileSync(log, output);
   const result: FuzzResult = { target, engine: "libfuzzer", status: "pass", findings: [], ...p, log: relative(PACKAGE_ROOT, log) };
-  // Anything new under fuzz/artifacts/<target>/ is a finding (fork mode names its files itself).
-  const fresh = [...listFiles(artifacts)].filter((f) => !before.has(f) && !f.endsWith(".min"));
+  // What libFuzzer said it wrote, and (fork mode names its files itself) new files of libFuzzer's naming;
+  // other engines' files in the same folder are not this run's.
+  const fresh = [...listFiles(artifacts)].filter((f) => !before.has(f) && /^(crash|leak|timeout|oom|slow-unit)-[0-9a-f]+$/.test(f));
   const files = [...new Set([...written.map((w) => (w.startsWith("/") ? w : join(PACKAGE_ROOT, w))), ...fresh.map((f) => join(artifacts, f))])].filter((f) => existsSync(f));
   if (code !== 0 || files.length) {
     result.status = "fail";
