@@ -26,8 +26,10 @@ describe("the committed corpora", () => {
     const byTarget = new Map<string, number>();
     for (const row of out.results) byTarget.set(`${row.target} ${row.via.split(" ")[0]}`, row.inputs);
     for (const t of ["alloc", "simd", "elf", "layout"]) expect(byTarget.get(`${t} gcc`)).toBe(files(t).length);
-    expect(byTarget.get("cli-numbers bun")).toBe(files("cli-numbers").length);
-    expect(byTarget.get("cli-numbers node")).toBe(files("cli-numbers").length);
+    for (const t of ["cli-numbers", "callgraph"]) {
+      expect(byTarget.get(`${t} bun`)).toBe(files(t).length);
+      expect(byTarget.get(`${t} node`)).toBe(files(t).length);
+    }
   }, 180_000);
 
   test("reproducers of the bugs found are committed and pass now", () => {
@@ -173,6 +175,7 @@ describe("the command", () => {
     expect(get("alloc").engines).toEqual(["libfuzzer", "builtin"]);
     expect(get("elf").engines).toEqual(["libfuzzer"]);
     expect(get("cli-numbers").engines).toEqual(["builtin", "jazzer"]);
+    expect(get("callgraph").engines).toEqual(["builtin", "jazzer"]);
     for (const row of rows) expect(row.corpus).toBeGreaterThan(0);
     expect(rows.some((x) => x.name === "selftest")).toBe(false);
   });
