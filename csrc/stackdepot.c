@@ -1,4 +1,4 @@
-/* trace.c: the stack depot behind AETHER_BACKTRACE. Each allocation and free records its call stack; equal
+/* stackdepot.c: the stack depot behind AETHER_BACKTRACE. Each allocation and free records its call stack; equal
  * stacks are stored once and named by a 32-bit id kept in the block header, so a report can show where a block
  * was allocated and freed. Capturing a stack costs microseconds (DWARF unwinding through libgcc), which is why
  * it is an option. */

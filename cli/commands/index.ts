@@ -1,11 +1,25 @@
 // Every aether command, in the order `aether --help` lists them.
+import { AuditVerifyCommand } from "./audit.ts";
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { FuzzCommand } from "./fuzz.ts";
 import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
+import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
 import { RunCommand } from "./run.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
 
-export const COMMANDS = [CheckCommand, InfoCommand, BuildCommand, RunCommand, SimdCommand, StackCommand, LayoutCommand, FuzzCommand];
+export const COMMANDS = [
+  CheckCommand,
+  InfoCommand,
+  BuildCommand,
+  RunCommand,
+  SimdCommand,
+  PoolsDemoCommand,
+  PoolsReplayCommand,
+  AuditVerifyCommand,
+  StackCommand,
+  LayoutCommand,
+  FuzzCommand,
+];

@@ -6,3 +6,10 @@ export { stack, STACK_OVERFLOW_MESSAGE, STACK_SAFETY_MARGIN, type RecurseResult,
 export { layout, parseElf, PERM, REGION_KIND, type ElfFile, type ElfHeader, type ElfSection, type ElfSegment, type LayoutReport, type Region } from "./layout.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
 export { QState, simd, GATES, QKERNELS, SIMD_IMPLS, SIMD_WIDTH, type Matrix2, type QKernel, type SimdImpl, type KernelOptions } from "./qstate.ts";
+export {
+  DevicePools, DeviceContext, Trace, probeDevice, deviceBackends, verifyAuditFile, verifyAuditText, cryptoStatus,
+  replayTrace, benchDevpool, benchDevpoolLive, BACKENDS, LEVELS, AUDIT_OPS, type BackendName, type BackendChoice,
+  type Level, type Access, type AuditOp, type AuditRecord, type DeviceInfo, type PoolStats, type Leak,
+  type ShareInfo, type ShareOptions, type ContextInfo, type PoolsOptions, type VerifyResult, type TraceInfo,
+  type ReplayPoint, type ReplayResult,
+} from "./devpool.ts";

@@ -318,6 +318,282 @@ AETHER_API aether_status aether_bench_stream(int kind, int impl, size_t bytes, u
 
 
 /* =============================================================================== device pools (issue 5) === */
+/* Device memory pools for many tenants (PRD-031). A manager (aether_devpool) owns one device backend: host
+ * (device memory emulated with mmap), hip (libamdhip64.so) or cuda (libcudart.so), the GPU runtimes loaded with
+ * dlopen. Each security context (tenant, runtime tag, level, flags) gets its own pool, created on first use;
+ * pools take large slabs from the backend and suballocate them (256-byte alignment) and never share a slab.
+ * Allocations are opaque 64-bit handles (kind, index, generation, keyed check bits), validated on every call
+ * against the caller's context: a freed handle (AETHER_ERR_STALE_HANDLE), one never issued
+ * (AETHER_ERR_FORGED_HANDLE) or another context's (AETHER_ERR_ACCESS_DENIED) is refused and audited, and nothing
+ * is read or written through it. Every operation appends a record to an in-memory ring and, when configured, to
+ * a hash-chained JSON Lines file (SHA-256 from OpenSSL's libcrypto, loaded at run time). */
+
+/* Backend kinds. AETHER_DEVICE_DEFAULT reads AETHER_DEVICE=auto|host|hip|cuda from the environment (auto when
+ * unset); AUTO picks a GPU backend only if it finds a device, else host. */
+enum {
+  AETHER_DEVICE_DEFAULT = -1,
+  AETHER_DEVICE_AUTO = 0,
+  AETHER_DEVICE_HOST = 1,
+  AETHER_DEVICE_HIP = 2,
+  AETHER_DEVICE_CUDA = 3
+};
+/* "auto", "host", "hip", "cuda"; "unknown" otherwise. */
+AETHER_API const char *aether_device_kind_name(int kind);
+
+typedef struct aether_device_info {
+  int32_t kind;          /* AETHER_DEVICE_HOST, _HIP or _CUDA */
+  int32_t status;        /* AETHER_OK if usable, AETHER_ERR_BACKEND_UNAVAILABLE or AETHER_ERR_NO_DEVICE */
+  int32_t device_count;  /* devices the runtime reports (host: 1) */
+  int32_t reserved;
+  uint64_t total_bytes;  /* memory of device 0 (host: physical memory) */
+  char name[64];         /* device 0's name */
+  char library[192];     /* the runtime library loaded, or the first one tried ("" for host) */
+  char message[320];     /* a one-line description, or why the backend cannot be used */
+} aether_device_info;
+/* Probe one backend (HOST, HIP or CUDA) without opening it. Returns info->status; fills *out either way. */
+AETHER_API int aether_device_probe(int kind, aether_device_info *out);
+
+/* Security levels: what a free does to the bytes before they can be reused. */
+enum {
+  AETHER_LEVEL_PUBLIC = 0,       /* no wipe */
+  AETHER_LEVEL_CONFIDENTIAL = 1, /* one zero pass */
+  AETHER_LEVEL_SECRET = 2        /* zero, 0xFF, random, zero (the specification's four passes) */
+};
+/* "public", "confidential", "secret"; "unknown" otherwise. */
+AETHER_API const char *aether_security_level_name(int level);
+
+/* Context flags. */
+enum {
+  AETHER_CONTEXT_ISOLATED = 1u << 0 /* slabs fenced by inaccessible pages (host); no shared objects in or out */
+};
+/* aether_devpool_alloc flags. */
+enum { AETHER_ALLOC_ZERO = 1u << 0 /* zero the allocation (it never holds another context's bytes anyway) */ };
+/* aether_devpool_config.flags. */
+enum {
+  AETHER_DEVPOOL_VERIFY_WIPE = 1u << 0, /* read every wipe back and fail with AETHER_ERR_WIPE_FAILED if not zero */
+  AETHER_DEVPOOL_NO_ENV_AUDIT = 1u << 1 /* ignore AETHER_AUDIT_LOG */
+};
+
+typedef struct aether_devpool_config {
+  int32_t backend;       /* AETHER_DEVICE_*; AETHER_DEVICE_DEFAULT: AETHER_DEVICE from the environment */
+  int32_t device;        /* device index for hip and cuda (0) */
+  uint64_t slab_bytes;   /* smallest slab taken from the backend, a multiple of 64 KiB (0: 2 MiB) */
+  uint64_t retain_bytes; /* empty slab bytes a pool keeps before giving slabs back (0: 32 MiB; UINT64_MAX: all) */
+  uint32_t audit_ring;   /* in-memory audit ring in records, a power of two in [64, 2^24] (0: 65536) */
+  uint32_t flags;        /* AETHER_DEVPOOL_* */
+} aether_devpool_config;
+
+typedef struct aether_devpool aether_devpool;
+/* Create a manager (cfg NULL: defaults). AETHER_AUDIT_LOG=FILE in the environment adds a process-wide audit
+ * file (refused with AETHER_ERR_CRYPTO_UNAVAILABLE when libcrypto cannot be loaded). Thread-safe after this. */
+AETHER_API int aether_devpool_create(const aether_devpool_config *cfg, aether_devpool **out);
+/* Wipe (by level) and free everything still live, give every slab back, flush and close the audit files.
+ * NULL is a no-op. No other thread may be using dp. */
+AETHER_API void aether_devpool_destroy(aether_devpool *dp);
+/* The backend kind the manager opened (HOST, HIP or CUDA), or a negative status for a NULL dp. */
+AETHER_API int aether_devpool_backend(const aether_devpool *dp);
+
+/* The context id (1, 2, ...) of (tenant, runtime, level, flags), registering it on first use; the same four
+ * values always give the same id. tenant: 1..63 and runtime: 1..31 characters from [A-Za-z0-9_.:@/+-]. */
+AETHER_API int aether_devpool_context(aether_devpool *dp, const char *tenant, const char *runtime, int level,
+                                      uint32_t flags, uint32_t *ctx);
+typedef struct aether_context_info {
+  char tenant[64];
+  char runtime[32];
+  int32_t level;
+  uint32_t flags;
+} aether_context_info;
+AETHER_API int aether_devpool_context_info(const aether_devpool *dp, uint32_t ctx, aether_context_info *out);
+
+/* Quotas per tenant, across all its contexts, in allocated bytes (sizes rounded up to 256) and live
+ * allocations; 0 means unlimited. A request beyond either fails with AETHER_ERR_QUOTA_EXCEEDED (audited). */
+AETHER_API int aether_devpool_set_quota(aether_devpool *dp, const char *tenant, uint64_t max_bytes, uint64_t max_count);
+
+/* Allocate size bytes (1..2^40, aligned to 256) in ctx's pool; *handle receives the handle. */
+AETHER_API int aether_devpool_alloc(aether_devpool *dp, uint32_t ctx, uint64_t size, uint32_t flags, uint64_t *handle);
+/* Free: the bytes are wiped by the context's level first; the handle is stale from now on. A failed wipe
+ * verification returns AETHER_ERR_WIPE_FAILED and keeps the range out of use for good. */
+AETHER_API int aether_devpool_free(aether_devpool *dp, uint32_t ctx, uint64_t handle);
+/* Bounds-checked copies into and out of an allocation or a shared-object reference: [offset, offset+len) must
+ * lie inside it (AETHER_ERR_OUT_OF_BOUNDS otherwise, nothing copied). len 0 is a valid no-op. */
+AETHER_API int aether_devpool_write(aether_devpool *dp, uint32_t ctx, uint64_t handle, uint64_t offset,
+                                    const void *src, uint64_t len);
+AETHER_API int aether_devpool_read(aether_devpool *dp, uint32_t ctx, uint64_t handle, uint64_t offset, void *dst,
+                                   uint64_t len);
+AETHER_API int aether_devpool_fill(aether_devpool *dp, uint32_t ctx, uint64_t handle, uint64_t offset, int value,
+                                   uint64_t len);
+/* The requested size, and the device address (to launch kernels with; host backend: a host pointer). Taking
+ * the address pins the allocation: a public pool may otherwise move it when it compacts a slab (handles stay
+ * valid, addresses do not). */
+AETHER_API int aether_devpool_size(aether_devpool *dp, uint32_t ctx, uint64_t handle, uint64_t *size);
+AETHER_API int aether_devpool_address(aether_devpool *dp, uint32_t ctx, uint64_t handle, uint64_t *address);
+/* Give ctx's empty slabs back to the backend now (all of them, whatever retain_bytes says); returns bytes
+ * released, or a negative status. */
+AETHER_API int64_t aether_devpool_trim(aether_devpool *dp, uint32_t ctx);
+
+/* Shared objects: memory in the creator's pool that contexts of the same tenant use through references.
+ * perms lists the other runtimes and what they may do, "julia:r,elixir:rw" (NULL or "": creator's runtime
+ * only; "*:r" any runtime). init (may be NULL) fills the start, the rest is zero. The creator gets the first
+ * reference (read-write and owner on a mutable object, read on an immutable one). Acquiring read-write on a
+ * mutable object transfers ownership: the previous owner's reference keeps reading, but its writes fail with
+ * AETHER_ERR_NOT_OWNER. Release drops a reference; the last release wipes and frees the object. */
+enum { AETHER_SHARE_IMMUTABLE = 1u << 0 };
+enum { AETHER_ACCESS_READ = 1, AETHER_ACCESS_READ_WRITE = 3 };
+AETHER_API int aether_devpool_share_create(aether_devpool *dp, uint32_t ctx, uint64_t size, uint32_t flags,
+                                           const char *perms, const void *init, uint64_t init_len, uint64_t *object,
+                                           uint64_t *ref);
+AETHER_API int aether_devpool_share_acquire(aether_devpool *dp, uint32_t ctx, uint64_t object, int access,
+                                            uint64_t *ref);
+AETHER_API int aether_devpool_share_release(aether_devpool *dp, uint32_t ctx, uint64_t ref);
+typedef struct aether_share_info {
+  uint64_t size;
+  uint64_t refcount;
+  uint64_t owner_ref;    /* the reference that may write (0 for an immutable object) */
+  uint64_t transfers;    /* ownership transfers so far */
+  uint32_t creator_ctx;
+  uint32_t owner_ctx;    /* context holding owner_ref (0 if none) */
+  uint32_t flags;        /* AETHER_SHARE_* */
+  uint32_t reserved;
+} aether_share_info;
+AETHER_API int aether_devpool_share_info(aether_devpool *dp, uint64_t object, aether_share_info *out);
+
+typedef struct aether_devpool_stats {
+  uint64_t live_count;       /* live allocations (shared objects included) */
+  uint64_t live_bytes;       /* their requested bytes */
+  uint64_t reserved_bytes;   /* slab bytes taken from the backend */
+  uint64_t total_free;       /* reserved bytes not backing a live allocation */
+  uint64_t largest_free;     /* the largest contiguous free block */
+  uint64_t peak_live_bytes;  /* high-water marks (for a tenant or the manager: the sum over its pools) */
+  uint64_t peak_reserved_bytes;
+  uint64_t peak_live_count;
+  uint64_t slabs;            /* slabs held now */
+  uint64_t slabs_acquired;   /* backend allocations so far */
+  uint64_t slabs_released;   /* backend frees so far */
+  uint64_t allocs, frees;    /* successful operations */
+  uint64_t denials;          /* refused operations (bad handles, bounds, access, quota) */
+  uint64_t quota_hits;
+  uint64_t wiped_bytes;      /* bytes overwritten by wipes (each pass counted) */
+  uint64_t shared_objects;   /* live shared objects created in these pools */
+  uint64_t contexts;         /* pools summed */
+  uint64_t compactions;      /* slabs compacted (public pools slide unpinned allocations together) */
+  uint64_t moved_bytes;      /* bytes those compactions copied */
+  double fragmentation;      /* 1 - largest_free / total_free (0 when nothing is free) */
+} aether_devpool_stats;
+AETHER_API int aether_devpool_context_stats(aether_devpool *dp, uint32_t ctx, aether_devpool_stats *out);
+AETHER_API int aether_devpool_tenant_stats(aether_devpool *dp, const char *tenant, aether_devpool_stats *out);
+AETHER_API int aether_devpool_get_stats(aether_devpool *dp, aether_devpool_stats *out);
+
+/* What is live: allocations and shared objects, in handle order. Fills out[0..max) and returns how many are
+ * live in all (0: no leaks). */
+enum { AETHER_LEAK_ALLOCATION = 1, AETHER_LEAK_SHARED_OBJECT = 2 };
+typedef struct aether_devpool_leak {
+  uint64_t handle;
+  uint64_t size;
+  uint32_t ctx;
+  uint32_t kind; /* AETHER_LEAK_* */
+} aether_devpool_leak;
+AETHER_API size_t aether_devpool_check_leaks(aether_devpool *dp, aether_devpool_leak *out, size_t max);
+
+/* ---- audit ---- */
+enum {
+  AETHER_AUDIT_CONTEXT = 1, AETHER_AUDIT_ALLOC = 2, AETHER_AUDIT_FREE = 3, AETHER_AUDIT_WRITE = 4,
+  AETHER_AUDIT_READ = 5, AETHER_AUDIT_FILL = 6, AETHER_AUDIT_ADDRESS = 7, AETHER_AUDIT_WIPE = 8,
+  AETHER_AUDIT_SHARE_CREATE = 9, AETHER_AUDIT_ACQUIRE = 10, AETHER_AUDIT_RELEASE = 11,
+  AETHER_AUDIT_TRANSFER = 12, AETHER_AUDIT_QUOTA = 13, AETHER_AUDIT_TRIM = 14, AETHER_AUDIT_SIZE = 15
+};
+/* "context", "alloc", "free", "write", "read", "fill", "address", "wipe", "share_create", "acquire",
+ * "release", "transfer", "quota", "trim", "size"; "unknown" otherwise. */
+AETHER_API const char *aether_audit_op_name(int op);
+
+typedef struct aether_audit_record {
+  uint64_t seq;      /* 1, 2, ... per manager */
+  uint64_t time_ns;  /* CLOCK_REALTIME, nanoseconds since the epoch */
+  uint64_t handle;   /* the handle, object or reference concerned (0 if none; quota: the count quota) */
+  uint64_t size;     /* bytes concerned: allocation size, copy length, bytes wiped (quota: the byte quota) */
+  uint32_t ctx;      /* the calling context (0: none) */
+  int32_t result;    /* AETHER_OK or the refusal's status */
+  uint32_t op;       /* AETHER_AUDIT_* */
+  uint32_t thread_id;
+} aether_audit_record;
+/* Records with seq > after_seq still in the ring, oldest first, into out[0..max); returns how many. */
+AETHER_API size_t aether_devpool_audit_read(aether_devpool *dp, uint64_t after_seq, aether_audit_record *out, size_t max);
+/* The newest seq issued (0 if none). */
+AETHER_API uint64_t aether_devpool_audit_seq(aether_devpool *dp);
+/* Also write records to a hash-chained JSON Lines file: every pool's (ctx 0) or one context's. An existing
+ * file is continued (its last record must verify as a record); path NULL or "" stops that file.
+ * AETHER_ERR_CRYPTO_UNAVAILABLE if libcrypto cannot be loaded. */
+AETHER_API int aether_devpool_set_audit_log(aether_devpool *dp, uint32_t ctx, const char *path);
+/* Wait until every record issued so far is written to the audit files (and fdatasync'd). */
+AETHER_API int aether_devpool_audit_flush(aether_devpool *dp);
+/* OK if SHA-256 is available (libcrypto.so.3, or the file AETHER_CRYPTO_LIB names), else
+ * AETHER_ERR_CRYPTO_UNAVAILABLE with the reason in aether_last_error(). */
+AETHER_API int aether_audit_crypto_status(void);
+
+/* Verify a hash-chained audit file: every line parses as a record, "n" counts 1, 2, ..., "hash" is the SHA-256
+ * of the line up to its ,"hash" and "prev" the previous record's hash (64 zeros first). Returns AETHER_OK,
+ * AETHER_ERR_TAMPERED (a record changed, removed or reordered), AETHER_ERR_MALFORMED (a line that is not a
+ * record), AETHER_ERR_IO or AETHER_ERR_CRYPTO_UNAVAILABLE; *out names the first bad line. */
+typedef struct aether_audit_verify_result {
+  uint64_t records;     /* records that verified before the first bad one */
+  uint64_t bad_line;    /* 1-based line of the first bad record (0: none) */
+  char reason[192];
+  char head[68];        /* hash (hex) of the last good record: pin it elsewhere to detect truncation */
+} aether_audit_verify_result;
+AETHER_API int aether_audit_verify_file(const char *path, aether_audit_verify_result *out);
+AETHER_API int aether_audit_verify_buffer(const char *data, size_t len, aether_audit_verify_result *out);
+
+/* ---- allocation traces and replay ---- */
+/* Formats: AETHER_TRACE_AETHER, lines "a ID SIZE" / "f ID" ('#' comments), and AETHER_TRACE_RMM, the CSV RAPIDS
+ * RMM's logging_resource_adaptor writes (Thread,Time,Action,Pointer,Size,Stream; columns found by name;
+ * actions allocate, free/deallocate; "allocate failure" rows skipped). The format is detected. */
+enum { AETHER_TRACE_AETHER = 1, AETHER_TRACE_RMM = 2 };
+typedef struct aether_trace aether_trace;
+typedef struct aether_trace_info {
+  uint64_t ops, allocs, frees;
+  uint64_t ids;             /* distinct allocation slots the replay needs (max live at once) */
+  uint64_t peak_live_bytes; /* requested bytes live at the trace's peak */
+  uint64_t skipped;         /* rows ignored: frees of unknown pointers (RMM logs), allocation failures */
+  uint64_t unfreed;         /* allocations never freed */
+  uint32_t format;
+  uint32_t reserved;
+} aether_trace_info;
+/* Parse a trace from memory (len bytes) or a file. A malformed line fails with AETHER_ERR_MALFORMED naming it. */
+AETHER_API int aether_trace_parse(const char *data, size_t len, aether_trace **out);
+AETHER_API int aether_trace_load(const char *path, aether_trace **out);
+AETHER_API void aether_trace_free(aether_trace *trace);
+AETHER_API int aether_trace_get_info(const aether_trace *trace, aether_trace_info *out);
+
+typedef struct aether_replay_point {
+  uint64_t op;             /* trace operations done */
+  uint64_t live_bytes;
+  uint64_t reserved_bytes;
+  double fragmentation;
+} aether_replay_point;
+typedef struct aether_replay_result {
+  uint64_t ops, allocs, frees, failures; /* failures: allocations refused (quota, out of memory) */
+  uint64_t peak_live_bytes, peak_reserved_bytes, final_reserved_bytes;
+  uint64_t points;           /* timeline points written */
+  double ratio;              /* peak_reserved_bytes / peak_live_bytes */
+  double fragmentation_max, fragmentation_mean, fragmentation_at_peak;
+} aether_replay_result;
+/* Replay the trace in ctx's pool (use a fresh context for clean peaks): every allocation and free timed one by
+ * one (alloc_lat, free_lat: percentiles in ns; either may be NULL); up to max_points timeline points, evenly
+ * spaced. Whatever the trace leaves live is freed at the end. */
+typedef struct aether_bench_result aether_bench_result; /* defined with the benchmark loops below */
+AETHER_API int aether_devpool_replay(aether_devpool *dp, uint32_t ctx, const aether_trace *trace,
+                                     aether_replay_result *out, aether_bench_result *alloc_lat,
+                                     aether_bench_result *free_lat, aether_replay_point *timeline,
+                                     size_t max_points);
+
+/* Benchmark loops, timed in C (one FFI call each): pairs (1..2^32) of alloc(size)+free timed one by one in ctx's
+ * pool (mode 0), or the same pairs as raw backend allocations, one per request (mode 1: the slow path pools
+ * avoid). */
+enum { AETHER_BENCH_DEVPOOL_POOL = 0, AETHER_BENCH_DEVPOOL_RAW = 1 };
+AETHER_API aether_status aether_bench_devpool(aether_devpool *dp, uint32_t ctx, int mode, uint64_t size,
+                                              uint64_t pairs, aether_bench_result *out);
+/* count (1..2^24) allocations of size bytes live at once in ctx's pool, then all freed: each op timed. */
+AETHER_API aether_status aether_bench_devpool_live(aether_devpool *dp, uint32_t ctx, uint64_t size, uint64_t count,
+                                                   aether_bench_result *alloc_out, aether_bench_result *free_out);
 
 /* ================================================================== stack safety and layout (issue 7) === */
 /* The runtime stack guard. Bounds are the calling thread's real stack (pthread_getattr_np: the pthread stack
