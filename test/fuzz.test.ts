@@ -25,7 +25,7 @@ describe("the committed corpora", () => {
     expect(out.verdict).toBe("pass");
     const byTarget = new Map<string, number>();
     for (const row of out.results) byTarget.set(`${row.target} ${row.via.split(" ")[0]}`, row.inputs);
-    for (const t of ["alloc", "simd", "elf", "layout", "trace", "audit"]) expect(byTarget.get(`${t} gcc`)).toBe(files(t).length);
+    for (const t of ["alloc", "simd", "elf", "layout", "trace", "audit", "devpool"]) expect(byTarget.get(`${t} gcc`)).toBe(files(t).length);
     for (const t of ["cli-numbers", "callgraph"]) {
       expect(byTarget.get(`${t} bun`)).toBe(files(t).length);
       expect(byTarget.get(`${t} node`)).toBe(files(t).length);
