@@ -91,7 +91,9 @@ export class FuzzCommand extends AetherCommand {
     const last = new Map<string, number>();
     return (target, p) => {
       if (this.json) return;
-      const line = `${target.padEnd(14)} #${fmtInt(p.execs).padStart(7)}  ${String(p.execPerSec).padStart(6)} exec/s  cov ${p.coverage}  ft ${p.features}  corpus ${p.corpus}  ${p.seconds.toFixed(0)}s`;
+      // The builtin engine has no coverage to report, only executions.
+      const cov = p.coverage || p.features ? `  cov ${p.coverage}  ft ${p.features}  corpus ${p.corpus}` : "";
+      const line = `${target.padEnd(14)} #${fmtInt(p.execs).padStart(7)}  ${String(p.execPerSec).padStart(6)} exec/s${cov}  ${p.seconds.toFixed(0)}s`;
       if (colorEnabled) {
         this.context.stdout.write(`\r\x1b[2K${line}`);
         return;
