@@ -38,7 +38,7 @@ export function cTargets(): CTarget[] {
       const name = f.slice(0, -2);
       const comment = openingComment(readFileSync(source, "utf8"));
       const first = comment.split(/\n\s*\n/)[0]!.replace(/\s+/g, " ");
-      const description = first.replace(new RegExp(`^${name}:\\s*`), "").replace(/\. .*$/, "").replace(/:$/, "");
+      const description = first.replace(new RegExp(`^${name}:\\s*`), "").replace(/\. .*$/, "").replace(/[:.]$/, "");
       const opt = /libFuzzer options:\s*([^\n]*)/.exec(comment);
       return { name, source, description, options: opt ? opt[1]!.trim().split(/\s+/) : [] };
     });
