@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
 
 describe("one input format for C and Bun", () => {
@@ -88,7 +88,7 @@ describe("one input format for C and Bun", () => {
     expect(p.u32()).toBe(0); // past the end: zeros
     const e = new Encoder().u16(0x1234).range(0, 255, 0xff).range(10, 20, 15).range64(0n, 70000n, 1n).finish();
     expect(Array.from(e)).toEqual([0x34, 0x12, 0xff, 0x05, 0x01, 0x00, 0x00, 0x00]);
-  });
+  }, 60_000);
 
   test("decode(encode(decode(x))) = decode(x) for every committed alloc and simd input", () => {
     for (const [t, name] of [[allocTarget, "alloc"], [simdTarget, "simd"]] as const) {
@@ -98,7 +98,7 @@ describe("one input format for C and Bun", () => {
         expect(bigintSafe(again)).toBe(bigintSafe(prog));
       }
     }
-  });
+  }, 60_000);
 
   test("the C target and the builtin engine see the same operations in an input", () => {
     // The regression build exists after the replay test above (or is built here).
@@ -178,7 +178,7 @@ describe("the command", () => {
     expect(get("callgraph").engines).toEqual(["builtin", "jazzer"]);
     for (const row of rows) expect(row.corpus).toBeGreaterThan(0);
     expect(rows.some((x) => x.name === "selftest")).toBe(false);
-  });
+  }, 60_000);
 
   test("mistakes are one-line usage errors", () => {
     for (const args of [["fuzz", "nosuch"], ["fuzz", "--engine", "afl"], ["fuzz", "elf", "--engine", "builtin"], ["fuzz", "alloc", "--repro", "no/such/file"], ["fuzz", "--time", "0"]]) {
@@ -186,7 +186,7 @@ describe("the command", () => {
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n").length).toBe(1);
     }
-  });
+  }, 60_000);
 
   test("jazzer: a missing install or an addon that cannot load is said in one line", () => {
     const r = aether(["fuzz", "--engine", "jazzer"], { env: { AETHER_JAZZER_PATH: join(tmpdir(), "no-jazzer-here") } });
@@ -202,7 +202,7 @@ Error: /lib/x86_64-linux-gnu/libc.so.6: version \`GLIBC_2.38' not found (require
     const line = explainLoadFailure(nodeError, "4.0.0");
     expect(line).toMatch(/^Jazzer\.js 4\.0\.0's prebuilt addon needs glibc 2\.38, newer than this system's/);
     expect(line).not.toContain("\n");
-  });
+  }, 60_000);
 
   test("jazzer: an installed package whose addon fails to load is detected by loading it", () => {
     const dir = mkdtempSync(join(tmpdir(), "aether-fake-jazzer-"));
@@ -220,5 +220,5 @@ Error: /lib/x86_64-linux-gnu/libc.so.6: version \`GLIBC_2.38' not found (require
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
