@@ -10,15 +10,11 @@
 //   quarantine 0 / 16m   no quarantine / a large one (AETHER_QUARANTINE_BYTES)
 //   backtrace            a stack captured at every allocation and free (AETHER_BACKTRACE=1)
 //   electric-fence, duma, valgrind   where installed (one repetition: they are slow), unless --no-others
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { which } from "../cli/lib/tools.ts";
 import { alternate, arg, fmt, jsonOut, quick, ratio, type Summary } from "./lib.ts";
+import { CLI, makeWorkloads, PRELOAD, timed as run, type Workload } from "./workloads.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const PRELOAD = join(ROOT, "build", "release", "libaether-preload.so");
-const CLI = join(ROOT, "cli", "aether.ts");
 const reps = arg("--reps", quick ? 3 : 7);
 const others = !process.argv.includes("--no-others");
 const log = (s: string) => jsonOut || console.log(s);
@@ -29,74 +25,9 @@ if (!existsSync(PRELOAD)) {
 }
 
 // ---- workloads (set up once, not timed)
-const tmp = mkdtempSync(join(tmpdir(), "aether-runbench-"));
-const scale = quick ? 1 : 4;
-const py = join(tmp, "work.py");
-writeFileSync(
-  py,
-  `import json, re, collections, hashlib
-text = open(${JSON.stringify(join(ROOT, "README.md"))}).read() * ${20 * scale}
-words = collections.Counter(re.findall(r"\\w+", text.lower()))
-data = [{"w": w, "n": n, "h": hashlib.sha256(w.encode()).hexdigest()} for w, n in words.most_common()]
-print(len(json.dumps(data)), sum(len(str(i) * 3) for i in range(${100000 * scale})))
-d = {str(i): [i] * 5 for i in range(${100000 * scale})}
-print(len(d), len(sorted(d)))
-`,
-);
-const sql = `create table t(a integer primary key, b text, c real);
-with recursive n(i) as (select 1 union all select i+1 from n where i < ${50000 * scale})
-insert into t select i, printf('%08X%08X', i * 2654435761 % 4294967296, i), i * 0.5 from n;
-create index tb on t(b);
-select count(*), sum(c) from t;
-update t set b = lower(b) where a % 3 = 0;
-select count(*) from t where b = lower(b);
-select b from t order by c desc limit 3;
-`;
-const repo = join(tmp, "repo");
-mkdirSync(repo);
-const g = (args: string[]) => Bun.spawnSync({ cmd: ["git", "-c", "user.name=b", "-c", "user.email=b@b", ...args], cwd: repo });
-g(["init", "-q"]);
-for (let i = 0; i < (quick ? 40 : 150); i++) {
-  writeFileSync(join(repo, `f${i % 13}.txt`), Array.from({ length: 50 + i }, (_, k) => `line ${k} of commit ${i}\n`).join(""));
-  g(["add", "."]);
-  g(["commit", "-q", "-m", `commit ${i}`]);
-}
-const bunScript = join(tmp, "work.ts");
-writeFileSync(
-  bunScript,
-  `const m = new Map(); for (let i = 0; i < ${200000 * scale}; i++) m.set("k" + i, { i, s: String(i).repeat(3) });
-let t = 0; for (const v of m.values()) t += v.s.length; console.log(m.size, t);`,
-);
-
-interface Workload {
-  name: string;
-  cmd: string[];
-  cwd?: string;
-  stdin?: string;
-}
-const WORKLOADS: Workload[] = [
-  { name: "python3", cmd: ["/usr/bin/python3", py] },
-  { name: "sqlite3", cmd: ["sqlite3", ":memory:"], stdin: sql },
-  { name: "git log -p", cmd: ["git", "log", "-p", "--stat"], cwd: repo },
-  { name: "git fsck", cmd: ["git", "fsck", "--no-progress", "--full"], cwd: repo },
-  { name: "gcc -O2", cmd: ["gcc", "-O2", "-D_GNU_SOURCE", `-I${join(ROOT, "csrc")}`, "-c", join(ROOT, "csrc", "safe_alloc.c"), "-o", join(tmp, "x.o")] },
-  { name: "bun", cmd: [process.execPath, bunScript] },
-].filter((w) => which(w.cmd[0]!.split("/").pop()!) || existsSync(w.cmd[0]!));
-
-function timed(w: Workload, env: Record<string, string>, prefix: string[] = []): number {
-  const t0 = performance.now();
-  const r = Bun.spawnSync({
-    cmd: [...prefix, ...w.cmd],
-    cwd: w.cwd ?? tmp,
-    env: { ...process.env, ...env } as Record<string, string>,
-    stdin: w.stdin !== undefined ? Buffer.from(w.stdin) : "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  const ms = performance.now() - t0;
-  if (r.exitCode !== 0) throw new Error(`${prefix.join(" ")} ${w.cmd.join(" ")} failed (${r.exitCode}): ${r.stderr.toString().slice(-300)}`);
-  return ms;
-}
+const workloads = makeWorkloads(quick ? 1 : 4, quick);
+const WORKLOADS = workloads.list;
+const timed = (w: Workload, env: Record<string, string>, prefix: string[] = []) => run(w, workloads.dir, env, prefix);
 
 const pre = (extra: Record<string, string> = {}) => ({ LD_PRELOAD: PRELOAD, ...extra });
 const CONFIGS: Record<string, (w: Workload) => number> = {
@@ -145,6 +76,6 @@ for (const w of WORKLOADS) {
   }
   results[w.name] = row;
 }
-rmSync(tmp, { recursive: true, force: true });
+workloads.dispose();
 if (jsonOut) console.log(JSON.stringify({ reps, results }, null, 2));
 

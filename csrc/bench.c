@@ -74,10 +74,12 @@ void _ae_latency_finish(ae_latency *l, aether_bench_result *out) {
   out->samples = l->count;
   if (l->count == 0) {
     out->p50_ns = out->p90_ns = out->p99_ns = out->p999_ns = out->max_ns = 0;
+    _ae_hist_load_last(NULL, 0, over, k);
     latency_free(l);
     return;
   }
   qsort(l->ticks, l->count, sizeof l->ticks[0], cmp_u32);
+  _ae_hist_load_last(l->ticks, l->count, over, k);
 #define AE_PCT(q) ((double)(l->ticks[(size_t)((double)(l->count - 1) * (q))] > over ? \
                    l->ticks[(size_t)((double)(l->count - 1) * (q))] - over : 0) * k)
   out->p50_ns = AE_PCT(0.50);
@@ -109,8 +111,9 @@ static void *launch_main(void *p) {
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
   atomic_fetch_add_explicit(l->ready, 1, memory_order_acq_rel);
-  while (!atomic_load_explicit(l->go, memory_order_acquire)) {
-  }
+  /* Yield while waiting: on a machine with fewer free CPUs than threads, a spinning waiter would hold the CPU
+   * that the thread it waits for needs, for a whole time slice. */
+  while (!atomic_load_explicit(l->go, memory_order_acquire)) sched_yield();
   l->fn(l->arg, l->index);
   l->end_ns = _ae_now_ns();
   return NULL;
@@ -128,8 +131,7 @@ uint64_t _ae_run_threads(uint32_t n, bool pin, ae_bench_fn *fn, void *arg) {
     if (pthread_create(&th[started], NULL, launch_main, &ls[started]) != 0) break;
   }
   /* Spin until all are ready, so no thread gets a head start while others are still being created. */
-  while (atomic_load_explicit(&ready, memory_order_acquire) < started) {
-  }
+  while (atomic_load_explicit(&ready, memory_order_acquire) < started) sched_yield();
   const uint64_t t0 = _ae_now_ns();
   atomic_store_explicit(&go, 1, memory_order_release);
   uint64_t end = t0;

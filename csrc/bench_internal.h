@@ -37,6 +37,10 @@ static inline void _ae_latency_add(ae_latency *l, uint64_t ticks) {
 void _ae_latency_finish(ae_latency *l, aether_bench_result *out);
 /* Merge src into dst (dst keeps its cap); frees src. */
 void _ae_latency_merge(ae_latency *dst, ae_latency *src);
+/* Load n sorted tick samples (each less the timer overhead) into the calling thread's "last" histogram
+ * (bench_hist.c), replacing what it held; _ae_latency_finish calls it, so every timed loop leaves its full
+ * distribution for aether_histogram_add_last. */
+void _ae_hist_load_last(const uint32_t *sorted_ticks, size_t n, uint64_t overhead, double ns_per_tick);
 
 /* Run fn(arg_i, index) on n threads released together; returns the wall time in ns from release to the last
  * thread's end, or 0 if a thread could not be started. With pin, thread i runs on CPU i % ncpu. */

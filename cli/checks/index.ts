@@ -1,5 +1,6 @@
 // Every component's self-check, in the order `aether check` runs them.
 import { allocCheck } from "./alloc.ts";
+import { benchCheck } from "./bench.ts";
 import { devpoolCheck } from "./devpool.ts";
 import { fuzzCheck } from "./fuzz.ts";
 import { layoutCheck } from "./layout.ts";
@@ -8,4 +9,4 @@ import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, fuzzCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, fuzzCheck];

@@ -1,5 +1,6 @@
 // Every aether command, in the order `aether --help` lists them.
 import { AuditVerifyCommand } from "./audit.ts";
+import { BenchCommand } from "./bench.ts";
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
 import { FuzzCommand } from "./fuzz.ts";
@@ -22,4 +23,5 @@ export const COMMANDS = [
   StackCommand,
   LayoutCommand,
   FuzzCommand,
+  BenchCommand,
 ];

@@ -13,3 +13,4 @@ export {
   type ShareInfo, type ShareOptions, type ContextInfo, type PoolsOptions, type VerifyResult, type TraceInfo,
   type ReplayPoint, type ReplayResult,
 } from "./devpool.ts";
+export { Histogram, QUANTILES, type Percentiles } from "./histogram.ts";

@@ -188,6 +188,23 @@ const symbols = {
   // ---- benchmark loops
   aether_bench_alloc: { args: [i32, usize, u64, u32, ptr], returns: i32 },
   aether_bench_ns_per_tick: { args: [], returns: f64 },
+  // latency histograms and the FFI benchmark's targets (issue 8)
+  aether_histogram_create: { args: [ptr], returns: i32 },
+  aether_histogram_destroy: { args: [ptr], returns: none },
+  aether_histogram_reset: { args: [ptr], returns: i32 },
+  aether_histogram_record: { args: [ptr, f64, u64], returns: i32 },
+  aether_histogram_merge: { args: [ptr, ptr], returns: i32 },
+  aether_histogram_add_last: { args: [ptr], returns: i32 },
+  aether_histogram_count: { args: [ptr], returns: u64 },
+  aether_histogram_quantiles: { args: [ptr, ptr, ptr, usize], returns: i32 },
+  aether_histogram_mean: { args: [ptr], returns: f64 },
+  aether_histogram_mean_between: { args: [ptr, f64, f64], returns: f64 },
+  aether_bench_nop: { args: [], returns: none },
+  aether_bench_args: { args: [ptr, i32, f64], returns: f64 },
+  aether_bench_u64: { args: [u64, u64], returns: u64 },
+  aether_bench_fill: { args: [ptr], returns: i32 },
+  aether_bench_call: { args: [i32, u64, ptr], returns: i32 },
+  aether_bench_qstate_api: { args: [i32, ptr, ptr, u32, u32, u64, ptr], returns: i32 },
 } as const;
 
 type Library = ReturnType<typeof dlopen<typeof symbols>>;

@@ -790,6 +790,47 @@ AETHER_API aether_status aether_bench_alloc(int allocator, size_t size, uint64_t
 /* Nanoseconds per cycle-counter tick, as calibrated (for callers that time loops themselves). */
 AETHER_API double aether_bench_ns_per_tick(void);
 
+/* Latency histograms (issue 8, `aether bench`). Log-linear buckets (HdrHistogram's layout): every value is
+ * kept to within 1/64 (1.6%) of itself, exactly below 4 ns (units of 1/16 ns), in constant memory (30 KiB)
+ * whatever the count; histograms merge by adding buckets. Every timed loop above also leaves the full
+ * per-operation distribution of its timed pass in a histogram of the calling thread, which add_last merges
+ * into a histogram of the caller's (so percentiles beyond p50/p90/p99/p99.9 need no change to the result). */
+typedef struct aether_histogram aether_histogram;
+AETHER_API aether_status aether_histogram_create(aether_histogram **out);
+AETHER_API void aether_histogram_destroy(aether_histogram *h); /* NULL or an already destroyed one: no-op */
+AETHER_API aether_status aether_histogram_reset(aether_histogram *h);
+/* Count one latency of ns nanoseconds (finite, >= 0) count (>= 1) times. */
+AETHER_API aether_status aether_histogram_record(aether_histogram *h, double ns, uint64_t count);
+AETHER_API aether_status aether_histogram_merge(aether_histogram *dst, const aether_histogram *src);
+/* Merge the calling thread's last finished timed loop (any aether_bench_* above); NOT_INITIALIZED if none. */
+AETHER_API aether_status aether_histogram_add_last(aether_histogram *dst);
+AETHER_API uint64_t aether_histogram_count(const aether_histogram *h); /* 0 for NULL */
+/* out_ns[i] = the q[i] quantile (q in [0, 1]; 0 is the exact minimum, 1 the exact maximum), in ns; an empty
+ * histogram gives 0. */
+AETHER_API aether_status aether_histogram_quantiles(const aether_histogram *h, const double *q, double *out_ns,
+                                                    size_t n);
+AETHER_API double aether_histogram_mean(const aether_histogram *h); /* ns; 0 when empty */
+/* The mean of the values ranked between the qlo and qhi quantiles (0 <= qlo < qhi <= 1): with 0.25 and 0.75,
+ * the interquartile mean, a typical operation's cost that neither a clock's granularity (it averages across
+ * ticks) nor a preempted operation (it is outside the range) can move. 0 when empty or out of range. */
+AETHER_API double aether_histogram_mean_between(const aether_histogram *h, double qlo, double qhi);
+
+/* Targets of the FFI benchmark: they do next to nothing, so a call from Bun measures the bindings. */
+AETHER_API void aether_bench_nop(void);
+AETHER_API double aether_bench_args(const void *p, int32_t i, double x);  /* (p & 0xff) + i + x */
+AETHER_API uint64_t aether_bench_u64(uint64_t a, uint64_t b);             /* a ^ (b * 0x9E3779B97F4A7C15) */
+AETHER_API aether_status aether_bench_fill(aether_bench_result *out);     /* fills every field of out */
+enum { AETHER_BENCH_CALL_NOP = 0, AETHER_BENCH_CALL_ARGS = 1, AETHER_BENCH_CALL_U64 = 2, AETHER_BENCH_CALL_FILL = 3 };
+/* reps (1..2^32) calls of one of those targets from C through a function pointer: the native floor that the same
+ * call from Bun is compared with. ns_per_op is the interquartile mean of 64 timed chunks of an untimed loop (a
+ * chunk the OS preempted does not count; ops_per_sec is its inverse); the percentiles time each call. */
+AETHER_API aether_status aether_bench_call(int kind, uint64_t reps, aether_bench_result *out);
+/* aether_bench_qstate's loop, but through the public, validated kernel functions (aether_qstate_normalize...):
+ * the difference between the two is the cost of the precondition checks. Same arguments and errors. */
+AETHER_API aether_status aether_bench_qstate_api(int kernel, aether_qstate *s, const aether_qstate *other,
+                                                 uint32_t target, uint32_t control, uint64_t reps,
+                                                 aether_bench_result *out);
+
 #ifdef __cplusplus
 }
 #endif
