@@ -30,6 +30,7 @@ describe("the committed corpora", () => {
       expect(byTarget.get(`${t} bun`)).toBe(files(t).length);
       expect(byTarget.get(`${t} node`)).toBe(files(t).length);
     }
+    expect(byTarget.get("bench-targets bun")).toBe(files("bench-targets").length);
   }, 180_000);
 
   test("reproducers of the bugs found are committed and pass now", () => {
