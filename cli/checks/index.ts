@@ -2,10 +2,11 @@
 import { allocCheck } from "./alloc.ts";
 import { benchCheck } from "./bench.ts";
 import { devpoolCheck } from "./devpool.ts";
+import { fuzzCheck } from "./fuzz.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, fuzzCheck];
