@@ -98,29 +98,24 @@ static int resolve_alloc(uint64_t v, uint32_t ctx) {
   if (x->ctx != ctx) return AETHER_ERR_ACCESS_DENIED;
   return x->live ? AETHER_OK : AETHER_ERR_STALE_HANDLE;
 }
+/* Reference slots are shared by every context, so a released reference is stale whoever held it (its owner is
+ * not known once the slot is reused); a live one of another context is denied. */
 static int resolve_ref(uint64_t v, uint32_t ctx) {
   const hnd *x = find(v);
   if (x == NULL || x->kind != K_REF) return AETHER_ERR_FORGED_HANDLE;
-  if (x->ctx != ctx) return AETHER_ERR_ACCESS_DENIED;
-  return x->live ? AETHER_OK : AETHER_ERR_STALE_HANDLE;
+  if (!x->live) return AETHER_ERR_STALE_HANDLE;
+  return x->ctx != ctx ? AETHER_ERR_ACCESS_DENIED : AETHER_OK;
 }
 
-/* Known deviation, reported to the owner of csrc/devpool.c: resolve_ref compares a reference slot's current
- * holder before its generation, and released reference slots are reused across contexts, so a released
- * reference is refused as ACCESS_DENIED ("belongs to another tenant") when another context holds its slot now,
- * and as STALE_HANDLE when the caller's context does, whoever it belonged to. The documentation says
- * STALE_HANDLE for the holder's own released reference and ACCESS_DENIED for another context's. Until that is
- * fixed, either status is accepted for a released reference (and nothing else). */
+/* A made-up handle carries 14 keyed check bits (the manager's key is random), so one in 16384 passes the check:
+ * it is then refused for its kind, owner or generation instead of as forged. Any refusal is right for it. */
 static bool stale_ref_reused(uint64_t v, uint32_t ctx, int got, int want) {
   (void)ctx;
   const hnd *x = find(v);
-  /* A made-up handle carries 14 keyed check bits (the manager's key is random), so one in 16384 passes the
-   * check: it is then refused for its kind, owner or generation instead of as forged. Any refusal is right. */
   if (x == NULL && v != 0 && want == AETHER_ERR_FORGED_HANDLE)
     return got == AETHER_ERR_FORGED_HANDLE || got == AETHER_ERR_INVALID_ARGUMENT || got == AETHER_ERR_ACCESS_DENIED ||
            got == AETHER_ERR_STALE_HANDLE;
-  const bool either = got == AETHER_ERR_STALE_HANDLE || got == AETHER_ERR_ACCESS_DENIED;
-  return x && x->kind == K_REF && !x->live && either && (want == AETHER_ERR_STALE_HANDLE || want == AETHER_ERR_ACCESS_DENIED);
+  return false;
 }
 static int resolve_object(uint64_t v) {
   const hnd *x = find(v);
