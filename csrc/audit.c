@@ -571,8 +571,9 @@ int aether_audit_verify_buffer(const char *data, size_t len, aether_audit_verify
     const size_t end = nl ? (size_t)(nl - data) : len;
     lineno++;
     if (end == i)
-      return verify_fail(out, AETHER_ERR_MALFORMED, lineno, "an empty line (records are never empty)");
-    rc = verify_line(data + i, end - i, lineno, prev, &expect_n, out);
+      rc = verify_fail(out, AETHER_ERR_MALFORMED, lineno, "an empty line (records are never empty)");
+    else
+      rc = verify_line(data + i, end - i, lineno, prev, &expect_n, out);
     if (rc != AETHER_OK) {
       snprintf(out->head, sizeof out->head, "%s", head);
       return rc;

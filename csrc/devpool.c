@@ -832,13 +832,15 @@ static int resolve_ref(aether_devpool *dp, const ae_pool *p, uint64_t h, const c
   ae_ref *r = i < dp->nrefs ? &dp->refs[i] : NULL;
   if (r == NULL || r->state == 0 || gen == 0 || gen > r->gen)
     return _ae_fail(AETHER_ERR_FORGED_HANDLE, "%s: reference 0x%016" PRIx64 " was never issued (forged)", fn, h);
+  /* Generation first: a released slot is reused by any context, so an old reference must be named stale
+   * whoever holds the slot now. */
+  if (gen != r->gen || r->state != SLOT_LIVE)
+    return _ae_fail(AETHER_ERR_STALE_HANDLE, "%s: reference 0x%016" PRIx64 " was released (use after release)", fn, h);
   if (r->ctx != p->id) {
     const ae_pool *o = atomic_load_explicit(&dp->pools[r->ctx], memory_order_acquire);
     return _ae_fail(AETHER_ERR_ACCESS_DENIED, "%s: reference 0x%016" PRIx64 " belongs to %s", fn, h,
                     o && o->tenant != p->tenant ? "another tenant" : "another context (acquire your own)");
   }
-  if (gen != r->gen || r->state != SLOT_LIVE)
-    return _ae_fail(AETHER_ERR_STALE_HANDLE, "%s: reference 0x%016" PRIx64 " was released (use after release)", fn, h);
   *out = r;
   return AETHER_OK;
 }

@@ -97,18 +97,18 @@ size_t _ae_quarantine_verify_own(void) {
   size_t damaged = 0;
   for (uint32_t i = h->qhead; i != h->qtail; i++) {
     const ae_qentry *e = &h->qring[i & (h->qcap - 1)];
-    size_t size;
+    size_t size, span; /* the block's size, and how much of it is poisoned (huge blocks: the first 64 KiB) */
     if (e->meta != NULL) {
-      size = AE_META_SIZE(atomic_load_explicit(e->meta, memory_order_relaxed));
+      size = span = AE_META_SIZE(atomic_load_explicit(e->meta, memory_order_relaxed));
     } else {
       unsigned state;
       if (!_ae_huge_lookup(e->user, &state, &size)) continue;
-      if (size > AE_POISON_HUGE_MAX) size = AE_POISON_HUGE_MAX;
+      span = size > AE_POISON_HUGE_MAX ? AE_POISON_HUGE_MAX : size;
     }
-    const size_t damage = _ae_poison_damage(e->user, size);
+    const size_t damage = _ae_poison_damage(e->user, span);
     if (damage == 0) continue;
-    _ae_report_use_after_free(e->user, size, damage - 1);
-    memset(e->user, AE_POISON_BYTE, size); /* reported once: the eviction will find the poison intact */
+    _ae_report_use_after_free(e->user, size, damage - 1); /* the event carries the block's size, as at eviction */
+    memset(e->user, AE_POISON_BYTE, span); /* reported once: the eviction will find the poison intact */
     damaged++;
   }
   return damaged;

@@ -2,6 +2,7 @@
 import { allocCheck } from "./alloc.ts";
 import { benchCheck } from "./bench.ts";
 import { devpoolCheck } from "./devpool.ts";
+import { fuzzCheck } from "./fuzz.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
 import { sanitizeCheck } from "./sanitize.ts";
@@ -9,4 +10,4 @@ import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, sanitizeCheck];
+export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, fuzzCheck, sanitizeCheck];

@@ -3,6 +3,7 @@ import { AuditVerifyCommand } from "./audit.ts";
 import { BenchCommand } from "./bench.ts";
 import { BuildCommand } from "./build.ts";
 import { CheckCommand } from "./check.ts";
+import { FuzzCommand } from "./fuzz.ts";
 import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
 import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
@@ -22,6 +23,7 @@ export const COMMANDS = [
   AuditVerifyCommand,
   StackCommand,
   LayoutCommand,
+  FuzzCommand,
   BenchCommand,
   SanitizeCommand,
 ];

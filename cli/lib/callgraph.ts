@@ -113,8 +113,9 @@ export function parseSu(text: string): Map<string, { bytes: number; qualifier: Q
   for (const line of text.split("\n")) {
     const cols = line.split("\t");
     if (cols.length < 3) continue;
+    // GCC writes a decimal byte count; anything else (a sign, a fraction, hex) is not a frame size.
+    if (!/^\d{1,15}$/.test(cols[1]!.trim())) continue;
     const bytes = Number(cols[1]);
-    if (!Number.isFinite(bytes)) continue;
     out.set(cols[0]!, { bytes, qualifier: qualifierOf(cols[2]!.trim()) });
   }
   return out;
