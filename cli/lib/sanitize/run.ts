@@ -49,7 +49,8 @@ export interface ScenarioResult {
   kind: "native" | "suite";
   component: string;
   args: string[];
-  verdict: "pass" | "fail";
+  /** skip: the scenario cannot run under this sanitizer (detail says why) */
+  verdict: "pass" | "fail" | "skip";
   /** the driver's own verdict line, the suite file's counts, or what went wrong */
   detail: string;
   seconds: number;
@@ -288,6 +289,12 @@ export function runSanitizer(s: SanitizerName, opts: SanitizeOptions): Sanitizer
   const reports: { report: Report; scenario: string }[] = [];
 
   for (const { sc, args } of plannedNative(s, opts)) {
+    const cannot = sc.cannot?.[s];
+    if (cannot) {
+      run.scenarios.push({ id: sc.id, kind: "native", component: sc.component, args, verdict: "skip", detail: `not under ${s}: ${cannot}`, seconds: 0, exit: null, reports: 0, output: "" });
+      progress(`${s}: skip ${sc.id}: ${cannot}`);
+      continue;
+    }
     const compiled = compile(s, tc, sc, dirs.bin);
     if ("error" in compiled) {
       run.scenarios.push({ id: sc.id, kind: "native", component: sc.component, args, verdict: "fail", detail: compiled.error, seconds: 0, exit: null, reports: 0, output: "" });
