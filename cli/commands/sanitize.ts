@@ -5,7 +5,7 @@ import { BUILD_ROOT, PACKAGE_ROOT } from "../native/ffi.ts";
 import { AetherCommand, UsageError } from "../lib/command.ts";
 import { color, printJson, table, verdictText } from "../lib/output.ts";
 import { plannedNative, runAll, type SanitizerRun, type ScenarioResult } from "../lib/sanitize/run.ts";
-import { fuzzScenarios, matches, NATIVE, suiteFiles, suiteId } from "../lib/sanitize/scenarios.ts";
+import { apiPresent, fuzzScenarios, matches, NATIVE, suiteFiles, suiteId } from "../lib/sanitize/scenarios.ts";
 import { SANITIZER, SANITIZERS, type SanitizerName } from "../lib/sanitize/sanitizers.ts";
 import { loadSuppressions, SuppressionError } from "../lib/sanitize/suppressions.ts";
 
@@ -135,7 +135,7 @@ export class SanitizeCommand extends AetherCommand {
   }
 
   private printList(opts: { sanitizers: SanitizerName[]; quick: boolean; drivers: string[]; only?: string[] }): number {
-    const native = [...NATIVE, ...fuzzScenarios()];
+    const native = [...NATIVE.filter((sc) => !sc.requires || apiPresent(sc.requires)), ...fuzzScenarios()];
     const rows: string[][] = [["id", "component", "arguments (full / tsan / quick)"]];
     const extra = opts.drivers.length ? plannedNative("asan", { quick: false, drivers: opts.drivers, only: ["extra"] }) : [];
     for (const sc of [...native, ...extra.map((e) => e.sc)]) {

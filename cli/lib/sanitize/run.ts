@@ -9,7 +9,7 @@ import { BuildError, buildVariant } from "../build.ts";
 import { readSymbols, SHT } from "../elf.ts";
 import { toolEnv } from "../tools.ts";
 import { collectReports, dedupe, type Finding, type Report } from "./reports.ts";
-import { extraScenario, fuzzScenarios, matches, NATIVE, type NativeScenario, suiteFiles, suiteId } from "./scenarios.ts";
+import { apiPresent, extraScenario, fuzzScenarios, matches, NATIVE, type NativeScenario, suiteFiles, suiteId } from "./scenarios.ts";
 import {
   formatOptions,
   nativeOptions,
@@ -240,6 +240,7 @@ export function plannedNative(s: SanitizerName, opts: Pick<SanitizeOptions, "qui
   const out: { sc: NativeScenario; args: string[] }[] = [];
   for (const sc of all) {
     if (sc.only && !sc.only.includes(s)) continue;
+    if (sc.requires && !apiPresent(sc.requires)) continue; // that component is not in this tree yet
     if (!matches(sc.id, opts.only)) continue;
     if (opts.quick && !sc.quickArgs && sc.component !== "--driver") continue;
     const args = opts.quick && sc.quickArgs ? sc.quickArgs : s === "tsan" && sc.tsanArgs ? sc.tsanArgs : sc.args;

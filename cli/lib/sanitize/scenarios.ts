@@ -26,6 +26,9 @@ export interface NativeScenario {
   quickArgs?: string[];
   /** only under these sanitizers (default: all) */
   only?: SanitizerName[];
+  /** a function the scenario needs in csrc/include/aether.h: a component still being built on another branch
+   * has its scenarios ready, and they join the run when its API lands */
+  requires?: string;
   /** sanitizers it cannot run under, each with the reason (listed as skipped, never silently left out) */
   cannot?: Partial<Record<SanitizerName, string>>;
   /** extra include directories */
@@ -49,6 +52,15 @@ export const NATIVE: NativeScenario[] = [
   { id: "stack/unit", component: "stack and layout", sources: [DRIVER("unit_stack_layout")], args: ["4000"], tsanArgs: ["1000"], quickArgs: ["500"] },
   { id: "devpool/unit", component: "device pools", sources: [DRIVER("unit_devpool")], args: ["3"], tsanArgs: ["1"], quickArgs: ["1"] },
   { id: "devpool/threads", component: "device pools", sources: [DRIVER("devpool_threads")], args: ["4", "4000"], tsanArgs: ["4", "600"], quickArgs: ["2", "300"] },
+  { id: "queues/unit", component: "queues and pool", sources: [DRIVER("unit_queues_pool")], args: ["50000"], tsanArgs: ["5000"], quickArgs: ["5000"], requires: "aether_spsc_create" },
+  ...(["spsc", "mpmc", "pool", "alloc"] as const).map((t) => ({
+    id: `stress/${t}`,
+    component: "stress runner",
+    sources: [DRIVER("stress_structures")],
+    args: [t, "2", "2", "200000"],
+    tsanArgs: [t, "2", "2", "5000"],
+    requires: "aether_stress_start",
+  })),
 ].map((s) => ({ verdict: "ok-line" as const, werror: true, timeoutS: 600, ...s }));
 
 /** Why a driver that hashes audit records cannot run under MSan. */
@@ -58,6 +70,12 @@ export const LIBCRYPTO_UNDER_MSAN =
 /** Whether a driver's source reaches libcrypto (audit files and their verifier). */
 function usesLibcrypto(source: string): boolean {
   return /aether_audit_(verify_|crypto_status)|aether_devpool_set_audit_log/.test(source);
+}
+
+/** Whether the public header declares fn (a component's API has landed in this tree). */
+export function apiPresent(fn: string, root = PACKAGE_ROOT): boolean {
+  const header = join(root, "csrc", "include", "aether.h");
+  return existsSync(header) && new RegExp(`\\b${fn}\\s*\\(`).test(readFileSync(header, "utf8"));
 }
 
 /** Fuzz targets with a committed corpus: fuzz/<target>.c replayed over fuzz/corpus/<target>/. */
