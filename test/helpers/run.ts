@@ -59,3 +59,14 @@ export function diagnostics(stderr: string): string[] {
  * same concurrency with native threads against the instrumented library (alloc/threads, alloc/concurrent-walks,
  * devpool/threads). */
 export const NO_WORKERS_UNDER_TSAN = process.env.AETHER_VARIANT === "tsan";
+
+/** Environment overrides for a program that is not the one under test (a separately built sanitizer binary, a
+ * shell, a browser): no sanitizer runtime or options this suite may run under (aether sanitize preloads one). */
+export const WITHOUT_SANITIZER: Record<string, undefined> = {
+  LD_PRELOAD: undefined,
+  ASAN_OPTIONS: undefined,
+  UBSAN_OPTIONS: undefined,
+  TSAN_OPTIONS: undefined,
+  MSAN_OPTIONS: undefined,
+  LSAN_OPTIONS: undefined,
+};

@@ -217,9 +217,10 @@ function runSuiteFile(s: SanitizerName, tc: Toolchain, file: string, dirs: RunDi
   const count = (word: string) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, "m").exec(text)?.[1] ?? 0);
   const pass = count("pass");
   const fail = count("fail");
+  const skip = count("skip"); // tests that cannot run under this sanitizer say so themselves (test.skipIf)
   const failedTests = [...new Set(text.split("\n").filter((l) => l.startsWith("(fail) ")).map((l) => l.slice(7).replace(/\s*\[[\d.]+m?s\]$/, "")))];
-  const ok = r.exitCode === 0 && fail === 0 && pass > 0;
-  let detail = `${pass} pass, ${fail} fail`;
+  const ok = r.exitCode === 0 && fail === 0 && pass + skip > 0;
+  let detail = `${pass} pass, ${fail} fail${skip ? `, ${skip} skip` : ""}`;
   if (r.exitCode === null) detail += seconds >= fileTimeoutS - 1 ? `, killed after ${fileTimeoutS} s` : `, killed by ${r.signalCode}`;
   else if (!ok && fail === 0) detail += `, exit ${r.exitCode}`;
   return { id, kind: "suite", component: file, args: [], verdict: ok ? "pass" : "fail", detail, seconds, exit: r.exitCode, reports: 0, failedTests, output };
