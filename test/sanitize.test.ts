@@ -29,18 +29,23 @@ function sanitizeJson(args: string[], env: Record<string, string | undefined> = 
 
 describe("every sanitizer is armed, and the quick scenarios are clean", () => {
   // One run: each sanitizer gets the quick native scenarios (which must pass with no report) and its own
-  // deliberately broken driver (which must be its one report).
-  const cases = {
-    asan: { file: "heap_overflow.c", kind: "heap-buffer-overflow", where: /^csrc\/qstate_(kernels\.h|scalar\.c):\d+ in norm2_scalar$/ },
-    ubsan: { file: "signed_overflow.c", kind: "signed-integer-overflow", where: /^test\/fixtures\/sanitize\/signed_overflow\.c:11 in main$/ },
-    tsan: { file: "data_race.c", kind: "data race", where: /^csrc\/qstate_(kernels\.h|scalar\.c|avx2\.c|avx512\.c):\d+ in scale_\w+$/ },
-    msan: { file: "uninit_read.c", kind: "use-of-uninitialized-value", where: /^csrc\/qstate(_kernels\.h|\.c|_\w+\.c):\d+ in \w+$/ },
-  } as const;
+  // deliberately broken drivers (whose reports must be exactly the expected ones).
+  type Expect = { file: string; findings: [kind: string, where: RegExp][] };
+  const cases: Record<"asan" | "ubsan" | "tsan" | "msan", Expect[]> = {
+    asan: [
+      { file: "heap_overflow.c", findings: [["heap-buffer-overflow", /^csrc\/qstate_(kernels\.h|scalar\.c):\d+ in norm2_scalar$/]] },
+      // LeakSanitizer (on for the native drivers): the state and its arrays, allocated inside libaether
+      { file: "leak.c", findings: [["direct leak", /^csrc\/qstate\.c:\d+ in \w+$/], ["indirect leak", /^csrc\/qstate\.c:\d+ in aether_qstate_create$/]] },
+    ],
+    ubsan: [{ file: "signed_overflow.c", findings: [["signed-integer-overflow", /^test\/fixtures\/sanitize\/signed_overflow\.c:11 in main$/]] }],
+    tsan: [{ file: "data_race.c", findings: [["data race", /^csrc\/qstate_(kernels\.h|scalar\.c|avx2\.c|avx512\.c):\d+ in scale_\w+$/]] }],
+    msan: [{ file: "uninit_read.c", findings: [["use-of-uninitialized-value", /^csrc\/qstate(_kernels\.h|\.c|_\w+\.c):\d+ in \w+$/]] }],
+  };
 
   test(
-    "an overflow (ASan), a signed overflow (UBSan), a race (TSan), an uninitialized read (MSan): each reported, exit 1",
+    "an overflow and a leak (ASan), a signed overflow (UBSan), a race (TSan), an uninitialized read (MSan): each reported, exit 1",
     () => {
-      const drivers = Object.entries(cases).flatMap(([s, c]) => ["--driver", `${s}:${join(FIX, c.file)}`]);
+      const drivers = Object.entries(cases).flatMap(([s, list]) => list.flatMap((c) => ["--driver", `${s}:${join(FIX, c.file)}`]));
       const r = sanitizeJson(["--asan", "--ubsan", "--tsan", "--msan", "--keep-going", "--quick", ...drivers]);
       const quick = PRESENT.filter((s) => s.quickArgs).map((s) => s.id);
       try {
@@ -48,8 +53,8 @@ describe("every sanitizer is armed, and the quick scenarios are clean", () => {
         expect(r.json.verdict).toBe("fail");
         expect(r.json.sanitizers.map((x: { sanitizer: string }) => x.sanitizer)).toEqual(["asan", "ubsan", "tsan", "msan"]);
         for (const run of r.json.sanitizers) {
-          const c = cases[run.sanitizer as keyof typeof cases];
-          const broken = `extra/${c.file.replace(/\.c$/, "")}`;
+          const list = cases[run.sanitizer as keyof typeof cases];
+          const broken = list.map((c) => `extra/${c.file.replace(/\.c$/, "")}`);
           expect(run.verdict).toBe("fail");
           if (run.scenarios.length === 0) {
             // The only acceptable way not to report: this machine cannot run the sanitizer, said in one line.
@@ -59,20 +64,23 @@ describe("every sanitizer is armed, and the quick scenarios are clean", () => {
           }
           expect(run.hooks).toBeGreaterThan(0); // the library itself is instrumented
           expect(run.suite).toBe("not run (quick)");
-          expect(run.scenarios.map((x: { id: string }) => x.id)).toEqual([...quick, broken]);
-          for (const x of run.scenarios.filter((x: { id: string }) => x.id !== broken)) {
+          expect(run.scenarios.map((x: { id: string }) => x.id)).toEqual([...quick, ...broken]);
+          for (const x of run.scenarios.filter((x: { id: string }) => !broken.includes(x.id))) {
             expect(x.reports).toBe(0);
             expect(x.detail).toMatch(/^ok /);
             expect(x.verdict).toBe("pass");
           }
-          expect(run.findings).toHaveLength(1);
-          const f = run.findings[0];
-          expect(f.kind).toBe(c.kind);
-          expect(f.where).toMatch(c.where);
-          expect(f.scenarios).toEqual([`native ${broken}`]);
-          expect(existsSync(f.log)).toBe(true);
-          const full = readFileSync(f.log, "utf8");
-          expect(full).toContain(run.sanitizer === "ubsan" ? "runtime error: signed integer overflow" : run.title);
+          const expected = list.flatMap((c) => c.findings.map(([kind, where]) => ({ kind, where, scenario: `native extra/${c.file.replace(/\.c$/, "")}` })));
+          expect(run.findings).toHaveLength(expected.length);
+          for (const e of expected) {
+            const f = run.findings.find((x: { kind: string; scenarios: string[] }) => x.kind === e.kind && x.scenarios.includes(e.scenario));
+            expect(f, `${run.sanitizer}: no ${e.kind} from ${e.scenario} in ${JSON.stringify(run.findings)}`).toBeDefined();
+            expect(f.where).toMatch(e.where);
+            expect(f.scenarios).toEqual([e.scenario]);
+            expect(existsSync(f.log)).toBe(true);
+            const full = readFileSync(f.log, "utf8");
+            expect(full).toContain(run.sanitizer === "ubsan" ? "runtime error: signed integer overflow" : e.kind.endsWith("leak") ? "LeakSanitizer" : run.title);
+          }
         }
       } finally {
         rmSync(r.out, { recursive: true, force: true });
