@@ -163,7 +163,10 @@ static bool item_check(stress_thread *t, const uint8_t *item, uint64_t *last, bo
   if (s->cfg.target == AETHER_STRESS_SPSC) {
     const uint64_t want = any[id] ? last[id] + 1 : 0;
     if (seq != (want & seq_mask(s))) {
-      const char *what = any[id] && seq == (last[id] & seq_mask(s)) ? "duplicated" : "lost or reordered";
+      const uint64_t ahead = (seq - want) & seq_mask(s);
+      const char *what = any[id] && seq == (last[id] & seq_mask(s)) ? "duplicated"
+                         : ahead < (seq_mask(s) >> 1) + 1        ? "skipped ahead: lost or reordered"
+                                                                 : "went backwards: duplicated or reordered";
       char mod[32] = "";
       if (s->seqbits < 64) snprintf(mod, sizeof mod, " (mod 2^%u)", s->seqbits);
       violation(s, "spsc: FIFO order violated (%s): expected seq %" PRIu64 ", got %" PRIu64 "%s after %" PRIu64 " ops",
@@ -314,7 +317,10 @@ static void consumer_main(stress_thread *t) {
     }
     if (m > 0) {
       popped += m;
-      if ((popped & 255) < m) note_depth(s, q_size(s) + m);
+      if ((popped & 255) < m) { /* what the queue held before this pop, at most its capacity */
+        const uint64_t d = q_size(s) + m;
+        note_depth(s, d < s->cfg.capacity ? d : s->cfg.capacity);
+      }
       spins = 0;
       continue;
     }

@@ -3,3 +3,6 @@ export { memory, ERROR_KINDS, type ErrorKind, type MemoryEvent, type MemoryStats
 export { benchAlloc, type BenchResult } from "./bench.ts";
 export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
+export { Queue, benchQueue, type QueueKind, type QueueBenchKind } from "./queues.ts";
+export { Pool, benchPool, type PoolOptions, type PoolStats } from "./pool.ts";
+export { NativeStress, type StressConfig, type StressProgress, type StressTarget, type StressFault } from "./stress.ts";
