@@ -11,6 +11,16 @@
  *    alloc pops from it and free pushes to it with plain loads and stores, no atomic read-modify-write. When
  *    a cache runs empty it refills half of its capacity from the shared list in one CAS; when it fills up it
  *    spills half in one CAS. A thread's caches go back to the shared list when the thread exits.
+ *  - Stealing. Free blocks parked in an idle thread's cache would make a bounded pool report exhaustion
+ *    early, so an allocation that finds the pool exhausted takes them back, the way tcmalloc drains other
+ *    CPUs' caches: an asymmetric Dekker protocol. The owner brackets every cache access with
+ *    busy = 1 ... busy = 0 and checks the cache's `steal` flag after setting busy, with only a compiler
+ *    barrier between (so its fast path pays two plain stores and a load, no fence). The thief sets steal,
+ *    then calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier on every CPU running
+ *    one of our threads, then reads busy. Either the owner's busy = 1 is visible to the thief (it leaves
+ *    that cache alone) or the owner's later read of steal sees 1 (it bypasses its cache for that operation
+ *    and goes to the shared list); they can never both miss each other. Without membarrier (old kernels,
+ *    seccomp) there is no stealing and the documented cap on cache sizes bounds what can be parked.
  *  - The shared free list: a Treiber stack of block indices linked through the headers' `next` fields. Its
  *    head is one 64-bit word, (version << 32) | index, changed only by compare-and-swap, and every successful
  *    CAS adds 1 to the version. That version is what makes the stack safe against ABA without hazard
@@ -38,7 +48,10 @@
 #include "pool_internal.h"
 
 #include <inttypes.h>
+#include <linux/membarrier.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,32 +71,40 @@
 #define AE_MAX_BLOCK_SIZE ((size_t)1 << 30)
 #define AE_OUTSTANDING_LISTED 16
 
-/* Distinct non-zero words, so zeroed or overwritten memory is never taken for a valid state. */
-enum { AE_BLOCK_FREE = 0xF4EEB10Cu, AE_BLOCK_LIVE = 0x11FEB10Cu };
+/* A state word: LIVE is one constant; FREE is 0xF in the top nibble and, below it, the OS thread id of the
+ * thread that freed the block (0: never allocated), so the free's one CAS also records who freed it (named in
+ * a double-free report) without a second store. Linux thread ids fit in 22 bits. Zeroed or overwritten
+ * memory is never taken for a valid state. */
+#define AE_BLOCK_LIVE 0x11FEB10Cu
+#define AE_BLOCK_FREE_TAG 0xF0000000u
+#define AE_BLOCK_TID_MASK 0x0FFFFFFFu
+static inline bool state_is_free(uint32_t s) { return (s & ~AE_BLOCK_TID_MASK) == AE_BLOCK_FREE_TAG; }
 
 typedef struct ae_pool_hdr {
   uint32_t magic;         /* pool key ^ scrambled index: written once when the chunk is made */
-  _Atomic uint32_t state; /* AE_BLOCK_FREE / AE_BLOCK_LIVE */
+  _Atomic uint32_t state; /* AE_BLOCK_LIVE, or AE_BLOCK_FREE_TAG | the id of the thread that freed it */
   _Atomic uint32_t next;  /* free-list link (an index or AE_POOL_NIL) while the block is on the shared list */
-  _Atomic uint32_t tid;   /* OS thread that last freed the block (named in a double-free report) */
+  uint32_t spare;         /* keeps the header at 16 bytes: four to a line, a line boundary every fourth */
 } ae_pool_hdr;
 _Static_assert(sizeof(ae_pool_hdr) == 16, "four headers per cache line");
 
 typedef struct ae_chunk {
   uint8_t *base;     /* first block */
   uintptr_t span;    /* nblocks * stride */
-  ae_pool_hdr *hdrs; /* nblocks headers */
+  ae_pool_hdr *hdrs; /* 4 * lines headers (lines: a power of two >= nblocks / 4), see hdr_slot() */
   uint32_t nblocks;
+  uint32_t line_mask, line_shift; /* lines - 1, log2(lines) */
   void *map;         /* the data mapping (larger than span when the alignment exceeds a page) */
   size_t map_len, hdr_len;
 } ae_chunk;
 
-/* One thread's cache for one pool. Only the owner thread changes it (and the pool's destroy, once nobody uses
- * the pool); count and the counters are atomics only so stats() may read them from another thread. It sits on
- * its own lines so two threads' caches never share one. */
+/* One thread's cache for one pool. The owner thread changes it inside busy = 1 ... busy = 0; a thief (see
+ * "Stealing" above) only while it holds steal and has seen busy == 0. count and the counters are atomics so
+ * stats() may read them from another thread. It sits on its own lines so two threads' caches never share one. */
 typedef struct ae_pool_cache {
+  _Atomic uint32_t busy;  /* the owner is inside a cache operation */
+  _Atomic uint32_t steal; /* a thief holds the cache (taken with a CAS 0 -> 1, so thieves exclude each other) */
   _Atomic uint32_t count;
-  uint32_t seen_epoch;
   _Atomic uint64_t allocs, frees;
   uint32_t items[AE_POOL_CACHE_MAX];
 } __attribute__((aligned(AE_CACHE_LINE))) ae_pool_cache;
@@ -96,7 +117,6 @@ struct aether_pool {
   uint32_t stride_shift; /* log2(stride) when stride is a power of two, else 0 */
   uint32_t cache_cap, batch;
   uint64_t max_blocks, initial_blocks;
-  _Atomic uint32_t flush_epoch; /* bumped when an alloc finds the pool exhausted while caches hold blocks */
   _Atomic uint32_t nchunks;
   ae_chunk chunks[AE_MAX_CHUNKS];
   _Atomic(ae_pool_cache *) caches[AE_POOL_SLOTS];
@@ -104,7 +124,7 @@ struct aether_pool {
   pthread_mutex_t grow_lock;
   _Atomic uint64_t total_blocks, reserved_bytes;
   _Atomic uint64_t direct_allocs, direct_frees; /* threads without a cache */
-  _Atomic uint64_t failed_allocs, double_frees, invalid_frees, corrupted;
+  _Atomic uint64_t failed_allocs, double_frees, invalid_frees, corrupted, stolen;
   struct aether_pool *reg_next, *reg_prev; /* the registry of live pools, under registry_lock */
   size_t self_len;
   /* The shared free list's head on lines of its own: it is the one word every refill and spill CASes. */
@@ -130,7 +150,7 @@ static void slot_init(void) { pthread_key_create(&slot_key, slot_thread_exit); }
 
 static void slot_acquire(void) {
   tl_slot_tried = true;
-  tl_tid = _ae_thread_id();
+  tl_tid = _ae_thread_id() & AE_BLOCK_TID_MASK;
   pthread_once(&slot_once, slot_init);
   for (uint32_t w = 0; w < AE_POOL_SLOTS / 64; w++) {
     uint64_t bits = atomic_load_explicit(&slot_bits[w], memory_order_relaxed);
@@ -167,8 +187,14 @@ static void pool_maybe_abort(void) {
 
 /* ------------------------------------------------------------------------------------ helpers --- */
 static inline uint32_t block_magic(const aether_pool *pool, uint32_t idx) { return pool->key ^ (idx * 0x9E3779B1u); }
+/* Block i's header sits in line i mod lines, slot i / lines: consecutive blocks (which different threads
+ * often hold) never share a header line, so one thread's free-CAS does not steal the line of another's header,
+ * while the table stays 16 bytes a block. */
+static inline ae_pool_hdr *hdr_slot(const ae_chunk *c, uint32_t local) {
+  return &c->hdrs[((local & c->line_mask) << 2) | (local >> c->line_shift)];
+}
 static inline ae_pool_hdr *hdr_of(aether_pool *pool, uint32_t idx) {
-  return &pool->chunks[idx >> AE_CHUNK_SHIFT].hdrs[idx & AE_LOCAL_MASK];
+  return hdr_slot(&pool->chunks[idx >> AE_CHUNK_SHIFT], idx & AE_LOCAL_MASK);
 }
 static inline uint8_t *block_of(aether_pool *pool, uint32_t idx) {
   return pool->chunks[idx >> AE_CHUNK_SHIFT].base + (size_t)(idx & AE_LOCAL_MASK) * pool->stride;
@@ -183,15 +209,23 @@ static inline bool index_valid(aether_pool *pool, uint32_t idx) {
   return k < atomic_load_explicit(&pool->nchunks, memory_order_acquire) && (idx & AE_LOCAL_MASK) < pool->chunks[k].nblocks;
 }
 
-/* Zero a block: whole 64-byte lines (the stride is a multiple of 64, so the tail past block_size is ours),
- * with constant-size stores for the common small sizes instead of a call. */
-static inline void zero_block(uint8_t *p, size_t len) {
-  switch (len) {
-    case 64: memset(p, 0, 64); break;
-    case 128: memset(p, 0, 128); break;
-    case 192: memset(p, 0, 192); break;
-    case 256: memset(p, 0, 256); break;
-    default: memset(p, 0, len);
+/* Zero a block: whole 64-byte lines (the stride is a multiple of 64, so the tail past block_size is ours).
+ * Up to 512 bytes with 16-byte vector stores written out here (GCC would turn a memset of 128 bytes or more
+ * into `rep stos`, whose start-up costs more than the stores); larger blocks call memset. */
+typedef uint64_t ae_v16 __attribute__((vector_size(16), aligned(16)));
+static inline __attribute__((always_inline)) void zero_block(uint8_t *p, size_t len) {
+  if (AE_LIKELY(len <= 512)) {
+    ae_v16 *v = (ae_v16 *)(void *)p;
+    const ae_v16 z = {0, 0};
+    for (size_t i = 0; i < len / 16; i += 4) {
+      v[i] = z;
+      v[i + 1] = z;
+      v[i + 2] = z;
+      v[i + 3] = z;
+      __asm__("" ::: "memory"); /* keep the loop from becoming a memset call */
+    }
+  } else {
+    memset(p, 0, len);
   }
 }
 
@@ -266,7 +300,11 @@ static int pool_grow(aether_pool *pool, uint64_t want) {
   c.base = map_aligned(len, pool->alignment, &c.map, &c.map_len);
   if (c.base == NULL)
     return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_pool: cannot map a chunk of %" PRIu64 " blocks (%zu bytes)", n, len);
-  c.hdr_len = AE_ALIGN_UP((size_t)n * sizeof(ae_pool_hdr), 4096);
+  uint64_t lines = 1;
+  while (lines * 4 < n) lines *= 2;
+  c.line_mask = (uint32_t)(lines - 1);
+  c.line_shift = (uint32_t)__builtin_ctzll(lines);
+  c.hdr_len = AE_ALIGN_UP((size_t)lines * 4 * sizeof(ae_pool_hdr), 4096);
   void *h = mmap(NULL, c.hdr_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (h == MAP_FAILED) {
     munmap(c.map, c.map_len);
@@ -277,9 +315,10 @@ static int pool_grow(aether_pool *pool, uint64_t want) {
   c.span = len;
   const uint32_t first = k << AE_CHUNK_SHIFT;
   for (uint32_t i = 0; i < n; i++) {
-    c.hdrs[i].magic = block_magic(pool, first + i);
-    atomic_store_explicit(&c.hdrs[i].state, AE_BLOCK_FREE, memory_order_relaxed);
-    atomic_store_explicit(&c.hdrs[i].next, i + 1 < n ? first + i + 1 : AE_POOL_NIL, memory_order_relaxed);
+    ae_pool_hdr *hh = hdr_slot(&c, i);
+    hh->magic = block_magic(pool, first + i);
+    atomic_store_explicit(&hh->state, AE_BLOCK_FREE_TAG, memory_order_relaxed);
+    atomic_store_explicit(&hh->next, i + 1 < n ? first + i + 1 : AE_POOL_NIL, memory_order_relaxed);
   }
   pool->chunks[k] = c;
   /* release: a thread that sees nchunks > k (or pops one of these blocks) sees the chunk's fields */
@@ -326,6 +365,7 @@ static aether_pool *pool_create(size_t block_size, size_t alignment, size_t init
   if (initial_blocks != 0 && stride > SIZE_MAX / initial_blocks)
     AE_POOL_FAIL(AETHER_ERR_SIZE_OVERFLOW, "aether_pool_create: %zu blocks of %zu bytes overflow", initial_blocks, stride);
 
+  aether_memory_init(); /* the AETHER_* options (log_file, quiet, abort_on_error) apply to pool reports too */
   const size_t self_len = AE_ALIGN_UP(sizeof(aether_pool), 4096);
   aether_pool *pool = mmap(NULL, self_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (pool == MAP_FAILED) AE_POOL_FAIL(AETHER_ERR_OUT_OF_MEMORY, "aether_pool_create: no memory for the pool");
@@ -381,9 +421,54 @@ aether_pool *_ae_pool_create_uncached(size_t block_size, size_t alignment, size_
 }
 
 /* ------------------------------------------------------------------------------- thread caches --- */
+/* The owner's side of the protocol. Under ThreadSanitizer, which does not model membarrier, both sides use
+ * sequentially consistent operations instead (a plain Dekker), so the sanitizer sees the ordering it checks. */
+#if defined(__SANITIZE_THREAD__)
+#define AE_OWNER_ORDER memory_order_seq_cst
+#else
+#define AE_OWNER_ORDER memory_order_relaxed
+#endif
+
+/* Enter the cache; false if a thief holds it (then leave with cache_leave and bypass the cache). */
+static inline bool cache_enter(ae_pool_cache *c) {
+  atomic_store_explicit(&c->busy, 1, AE_OWNER_ORDER);
+  atomic_signal_fence(memory_order_seq_cst); /* compiler only: the thief's membarrier supplies the CPU fence */
+  /* acquire: a thief's changes (count = 0) happen-before our use of the cache */
+  return atomic_load_explicit(&c->steal, AE_OWNER_ORDER == memory_order_relaxed ? memory_order_acquire : AE_OWNER_ORDER) == 0;
+}
+static inline void cache_leave(ae_pool_cache *c) {
+  atomic_store_explicit(&c->busy, 0, memory_order_release); /* our cache writes happen-before a thief's reads */
+}
+
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+static bool membarrier_ok;
+static void membarrier_init(void) {
+  const long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  membarrier_ok = q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                  syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* The thief's side: move the free blocks parked in c to the shared list if its owner is not inside it.
+ * Returns how many moved. */
+static uint32_t cache_steal(aether_pool *pool, ae_pool_cache *c) {
+  if (atomic_load_explicit(&c->count, memory_order_relaxed) == 0) return 0;
+  uint32_t free_flag = 0;
+  if (!atomic_compare_exchange_strong_explicit(&c->steal, &free_flag, 1, memory_order_seq_cst, memory_order_relaxed))
+    return 0; /* another thief */
+  uint32_t n = 0;
+  if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+      atomic_load_explicit(&c->busy, memory_order_seq_cst) == 0) {
+    n = atomic_load_explicit(&c->count, memory_order_relaxed);
+    shared_push_array(pool, c->items, n);
+    atomic_store_explicit(&c->count, 0, memory_order_relaxed);
+  }
+  atomic_store_explicit(&c->steal, 0, memory_order_release); /* the owner sees count = 0 */
+  return n;
+}
+
 /* The calling thread's cache for pool, created on first use; NULL if the pool has no caches or the thread
  * has no slot. */
-static ae_pool_cache *cache_get(aether_pool *pool) {
+static __attribute__((noinline)) ae_pool_cache *cache_get(aether_pool *pool) {
   if (pool->cache_cap == 0) return NULL;
   if (tl_slot == 0) {
     if (tl_slot_tried) return NULL;
@@ -396,16 +481,21 @@ static ae_pool_cache *cache_get(aether_pool *pool) {
   if (posix_memalign(&m, AE_CACHE_LINE, sizeof(ae_pool_cache)) != 0) return NULL;
   memset(m, 0, sizeof(ae_pool_cache));
   c = m;
-  c->seen_epoch = atomic_load_explicit(&pool->flush_epoch, memory_order_relaxed);
-  /* release: stats() and destroy() on other threads read the zeroed counters through this pointer */
+  /* release: stats() and thieves on other threads read the zeroed fields through this pointer */
   atomic_store_explicit(&pool->caches[tl_slot], c, memory_order_release);
   return c;
 }
 
+/* Give all of the calling thread's cached blocks back (the owner; waits out a thief, which is brief). */
 static void cache_flush(aether_pool *pool, ae_pool_cache *c) {
+  while (!cache_enter(c)) {
+    cache_leave(c);
+    sched_yield();
+  }
   const uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
   shared_push_array(pool, c->items, n);
   atomic_store_explicit(&c->count, 0, memory_order_relaxed);
+  cache_leave(c);
 }
 
 static void slot_thread_exit(void *arg) {
@@ -441,17 +531,34 @@ static uint64_t parked_elsewhere(aether_pool *pool, const ae_pool_cache *mine) {
   return n;
 }
 
+/* Take back what other threads' caches hold; returns how many blocks came back. */
+static uint64_t steal_parked(aether_pool *pool, const ae_pool_cache *mine) {
+  pthread_once(&membarrier_once, membarrier_init);
+  if (!membarrier_ok) return 0;
+  uint64_t n = 0;
+  for (uint32_t s = 1; s < AE_POOL_SLOTS; s++) {
+    ae_pool_cache *c = atomic_load_explicit(&pool->caches[s], memory_order_acquire);
+    if (c != NULL && c != mine) n += cache_steal(pool, c);
+  }
+  if (n) atomic_fetch_add_explicit(&pool->stolen, n, memory_order_relaxed);
+  return n;
+}
+
 /* ------------------------------------------------------------------------------------ allocate --- */
 /* A block just taken from a cache or the shared list: verify, mark LIVE, zero. NULL if its header is bad
  * (reported; the block is dropped for good rather than handed out). */
-static inline void *block_take(aether_pool *pool, uint32_t idx) {
+static __attribute__((noinline, cold)) void report_bad_free_block(aether_pool *pool, uint32_t idx, ae_pool_hdr *h) {
+  atomic_fetch_add_explicit(&pool->corrupted, 1, memory_order_relaxed);
+  pool_report("AETHER POOL ERROR: Corrupted header of free block %p (magic 0x%08x, state 0x%08x): block "
+              "dropped", (void *)block_of(pool, idx), h->magic, atomic_load_explicit(&h->state, memory_order_relaxed));
+  pool_maybe_abort();
+}
+
+static inline __attribute__((always_inline)) void *block_take(aether_pool *pool, uint32_t idx) {
   ae_pool_hdr *h = hdr_of(pool, idx);
   if (AE_UNLIKELY(h->magic != block_magic(pool, idx) ||
-                  atomic_load_explicit(&h->state, memory_order_relaxed) != AE_BLOCK_FREE)) {
-    atomic_fetch_add_explicit(&pool->corrupted, 1, memory_order_relaxed);
-    pool_report("AETHER POOL ERROR: Corrupted header of free block %p (magic 0x%08x, state 0x%08x): block "
-                "dropped", (void *)block_of(pool, idx), h->magic, atomic_load_explicit(&h->state, memory_order_relaxed));
-    pool_maybe_abort();
+                  !state_is_free(atomic_load_explicit(&h->state, memory_order_relaxed)))) {
+    report_bad_free_block(pool, idx, h);
     return NULL;
   }
   /* The block is exclusively ours (popped from a cache or won by CAS): a plain store is enough. */
@@ -461,56 +568,74 @@ static inline void *block_take(aether_pool *pool, uint32_t idx) {
   return p;
 }
 
-static void *alloc_slow(aether_pool *pool) {
+static inline void count_up(_Atomic uint64_t *counter) { /* owner-only counter: no RMW needed */
+  atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* One block index from the cache (refilling it from the shared list) or, without a usable cache, from the
+ * shared list directly; AE_POOL_NIL if both are empty. */
+static uint32_t take_index(aether_pool *pool, ae_pool_cache *c, bool *cached) {
+  uint32_t got[AE_POOL_CACHE_MAX];
+  *cached = false;
+  if (c != NULL) {
+    if (cache_enter(c)) {
+      uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+      uint32_t idx = AE_POOL_NIL;
+      if (n > 0) {
+        idx = c->items[--n];
+      } else {
+        /* Refill: keep the first for the caller, cache the rest in list order (next out = top). */
+        const uint32_t m = shared_pop(pool, got, pool->batch);
+        if (m > 0) {
+          for (uint32_t i = 1; i < m; i++) c->items[i - 1] = got[m - i];
+          n = m - 1;
+          idx = got[0];
+        }
+      }
+      atomic_store_explicit(&c->count, n, memory_order_relaxed);
+      cache_leave(c);
+      *cached = idx != AE_POOL_NIL;
+      return idx;
+    }
+    cache_leave(c); /* a thief holds it: this once, go to the shared list */
+  }
+  return shared_pop(pool, got, 1) ? got[0] : AE_POOL_NIL;
+}
+
+static __attribute__((noinline)) void *alloc_slow(aether_pool *pool) {
   if (pool->magic != AE_POOL_MAGIC) {
     _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "aether_pool_alloc: not a pool (destroyed?)");
     return NULL;
   }
   ae_pool_cache *c = cache_get(pool);
-  for (uint32_t attempt = 0;; attempt++) {
-    uint32_t cached = c ? atomic_load_explicit(&c->count, memory_order_relaxed) : 0;
-    while (cached > 0) { /* only after a corrupted block was dropped below */
-      atomic_store_explicit(&c->count, --cached, memory_order_relaxed);
-      void *p = block_take(pool, c->items[cached]);
-      if (p != NULL) {
-        atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1, memory_order_relaxed);
-        return p;
-      }
-    }
-    uint32_t got[AE_POOL_CACHE_MAX];
-    const uint32_t want = c ? pool->batch : 1;
-    const uint32_t n = shared_pop(pool, got, want ? want : 1);
-    if (n > 0) {
-      /* Keep the first for the caller, cache the rest (the cache is empty: that is why we are here). */
-      if (c) {
-        for (uint32_t i = 1; i < n; i++) c->items[i - 1] = got[n - i];
-        atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
-      }
-      void *p = block_take(pool, got[0]);
-      if (p == NULL) continue;
-      if (c) atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1, memory_order_relaxed);
+  bool stole = false;
+  for (;;) {
+    bool cached;
+    const uint32_t idx = take_index(pool, c, &cached);
+    if (idx != AE_POOL_NIL) {
+      void *p = block_take(pool, idx);
+      if (p == NULL) continue; /* a corrupted block was dropped: take another */
+      if (cached) count_up(&c->allocs);
       else atomic_fetch_add_explicit(&pool->direct_allocs, 1, memory_order_relaxed);
       return p;
     }
     pthread_mutex_lock(&pool->grow_lock);
     int rc = AETHER_OK;
     /* Someone may have grown the pool or freed blocks while we waited for the lock. */
-    if (head_idx(atomic_load_explicit(&pool->head, memory_order_acquire)) == AE_POOL_NIL) rc = pool_grow(pool, next_chunk_blocks(pool));
+    if (head_idx(atomic_load_explicit(&pool->head, memory_order_acquire)) == AE_POOL_NIL)
+      rc = pool_grow(pool, next_chunk_blocks(pool));
     pthread_mutex_unlock(&pool->grow_lock);
     if (rc == AETHER_OK) continue;
-    if (rc == AETHER_ERR_LIMIT_REACHED) {
-      /* Free blocks may be parked in other threads' caches: ask those threads to flush (they do on their next
-       * free) and give them a moment, but only if there is something to wait for. */
+    if (rc == AETHER_ERR_LIMIT_REACHED && !stole) {
+      /* Exhausted: free blocks may be parked in other threads' caches. Take them back, once per call. */
+      stole = true;
+      if (steal_parked(pool, c) > 0) continue;
       const uint64_t parked = parked_elsewhere(pool, c);
-      if (parked > 0 && attempt < 64) {
-        if (attempt == 0) atomic_fetch_add_explicit(&pool->flush_epoch, 1, memory_order_relaxed);
-        sched_yield();
-        continue;
-      }
       if (parked > 0)
         _ae_fail(AETHER_ERR_LIMIT_REACHED, "aether_pool_alloc: all %" PRIu64 " blocks (max_blocks) are in use or "
-                 "parked: %" PRIu64 " free block(s) sit in other threads' caches (returned on those threads' next "
-                 "free, at their exit, or by aether_pool_flush_cache)", pool->max_blocks, parked);
+                 "parked: %" PRIu64 " free block(s) sit in the caches of threads busy in the pool (or membarrier is "
+                 "unavailable); they return at those threads' next operations, at their exit, or by "
+                 "aether_pool_flush_cache", pool->max_blocks, parked);
     }
     atomic_fetch_add_explicit(&pool->failed_allocs, 1, memory_order_relaxed);
     return NULL;
@@ -524,29 +649,34 @@ void *aether_pool_alloc(aether_pool *pool) {
   }
   ae_pool_cache *c = atomic_load_explicit(&pool->caches[tl_slot], memory_order_relaxed);
   if (AE_LIKELY(c != NULL)) {
-    const uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    if (AE_LIKELY(n != 0)) {
-      const uint32_t idx = c->items[n - 1];
-      atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
-      void *p = block_take(pool, idx);
-      if (AE_LIKELY(p != NULL)) {
-        atomic_store_explicit(&c->allocs, atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1, memory_order_relaxed);
-        return p;
+    if (AE_LIKELY(cache_enter(c))) {
+      const uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+      if (AE_LIKELY(n != 0)) {
+        const uint32_t idx = c->items[n - 1];
+        atomic_store_explicit(&c->count, n - 1, memory_order_relaxed);
+        cache_leave(c);
+        void *p = block_take(pool, idx);
+        if (AE_LIKELY(p != NULL)) {
+          count_up(&c->allocs);
+          return p;
+        }
+        return alloc_slow(pool);
       }
     }
+    cache_leave(c);
   }
   return alloc_slow(pool);
 }
 
 /* ---------------------------------------------------------------------------------------- free --- */
-static int refuse_foreign(aether_pool *pool, const void *p) {
+static __attribute__((noinline, cold)) int refuse_foreign(aether_pool *pool, const void *p) {
   atomic_fetch_add_explicit(&pool->invalid_frees, 1, memory_order_relaxed);
   pool_report("AETHER POOL ERROR: Invalid free of %p (not from this pool)", p);
   pool_maybe_abort();
   return _ae_fail(AETHER_ERR_INVALID_POINTER, "aether_pool_free: %p is not a block of this pool", p);
 }
 
-static int refuse_inside(aether_pool *pool, const void *p, const uint8_t *block) {
+static __attribute__((noinline, cold)) int refuse_inside(aether_pool *pool, const void *p, const uint8_t *block) {
   atomic_fetch_add_explicit(&pool->invalid_frees, 1, memory_order_relaxed);
   const size_t into = (size_t)((const uint8_t *)p - block);
   if (((uintptr_t)p & (pool->alignment - 1)) != 0) {
@@ -563,10 +693,10 @@ static int refuse_inside(aether_pool *pool, const void *p, const uint8_t *block)
                   (const void *)block);
 }
 
-static int refuse_state(aether_pool *pool, const void *p, ae_pool_hdr *h, uint32_t state) {
-  if (state == AE_BLOCK_FREE) {
+static __attribute__((noinline, cold)) int refuse_state(aether_pool *pool, const void *p, ae_pool_hdr *h, uint32_t state) {
+  if (state_is_free(state)) {
     atomic_fetch_add_explicit(&pool->double_frees, 1, memory_order_relaxed);
-    const uint32_t tid = atomic_load_explicit(&h->tid, memory_order_relaxed);
+    const uint32_t tid = state & AE_BLOCK_TID_MASK;
     if (tid != 0) pool_report("AETHER POOL ERROR: Double free of %p (already freed by thread %u)", p, tid);
     else pool_report("AETHER POOL ERROR: Double free of %p (the block was never allocated)", p);
     pool_maybe_abort();
@@ -579,31 +709,28 @@ static int refuse_state(aether_pool *pool, const void *p, ae_pool_hdr *h, uint32
   return _ae_fail(AETHER_ERR_CORRUPTED, "aether_pool_free: the header of %p is corrupted", p);
 }
 
-static void free_slow(aether_pool *pool, ae_pool_cache *c, uint32_t idx) {
+/* Put a freed index in the cache (spilling the older half when full) or, without a usable cache, on the
+ * shared list. */
+static __attribute__((noinline)) void free_slow(aether_pool *pool, ae_pool_cache *c, uint32_t idx) {
   if (c == NULL) c = cache_get(pool);
-  if (c == NULL) {
-    shared_push_array(pool, &idx, 1);
-    atomic_fetch_add_explicit(&pool->direct_frees, 1, memory_order_relaxed);
-    return;
-  }
-  const uint32_t epoch = atomic_load_explicit(&pool->flush_epoch, memory_order_relaxed);
-  uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
-  if (c->seen_epoch != epoch) {
-    /* An allocator ran dry while we held blocks: give them all back. */
-    c->seen_epoch = epoch;
-    c->items[n++] = idx;
-    atomic_store_explicit(&c->count, n, memory_order_relaxed);
-    cache_flush(pool, c);
-  } else {
-    if (n >= pool->cache_cap) { /* full: spill the older half in one CAS */
-      shared_push_array(pool, c->items, pool->batch);
-      memmove(c->items, c->items + pool->batch, (n - pool->batch) * sizeof c->items[0]);
-      n -= pool->batch;
+  if (c != NULL) {
+    if (cache_enter(c)) {
+      uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+      if (n >= pool->cache_cap) { /* full: spill the older half in one CAS */
+        shared_push_array(pool, c->items, pool->batch);
+        memmove(c->items, c->items + pool->batch, (n - pool->batch) * sizeof c->items[0]);
+        n -= pool->batch;
+      }
+      c->items[n] = idx;
+      atomic_store_explicit(&c->count, n + 1, memory_order_relaxed);
+      cache_leave(c);
+      count_up(&c->frees);
+      return;
     }
-    c->items[n++] = idx;
-    atomic_store_explicit(&c->count, n, memory_order_relaxed);
+    cache_leave(c);
   }
-  atomic_store_explicit(&c->frees, atomic_load_explicit(&c->frees, memory_order_relaxed) + 1, memory_order_relaxed);
+  shared_push_array(pool, &idx, 1);
+  atomic_fetch_add_explicit(&pool->direct_frees, 1, memory_order_relaxed);
 }
 
 aether_status aether_pool_free(aether_pool *pool, void *ptr) {
@@ -626,25 +753,29 @@ aether_status aether_pool_free(aether_pool *pool, void *ptr) {
   const uint8_t *block = ch->base + local * pool->stride;
   if (AE_UNLIKELY((const uint8_t *)ptr != block)) return refuse_inside(pool, ptr, block);
   const uint32_t idx = (k << AE_CHUNK_SHIFT) | (uint32_t)local;
-  ae_pool_hdr *h = &ch->hdrs[local];
+  ae_pool_hdr *h = hdr_slot(ch, (uint32_t)local);
   if (AE_UNLIKELY(h->magic != block_magic(pool, idx)))
     return refuse_state(pool, ptr, h, atomic_load_explicit(&h->state, memory_order_relaxed) ^ 1u);
   /* The one atomic RMW of a free: of two racing frees exactly one moves LIVE -> FREE. acq_rel: it orders
    * the block's last use by its owner before its reuse by whoever gets it next. */
+  if (AE_UNLIKELY(tl_tid == 0)) tl_tid = _ae_thread_id() & AE_BLOCK_TID_MASK;
   uint32_t state = AE_BLOCK_LIVE;
-  if (AE_UNLIKELY(!atomic_compare_exchange_strong_explicit(&h->state, &state, AE_BLOCK_FREE, memory_order_acq_rel,
-                                                           memory_order_acquire)))
+  if (AE_UNLIKELY(!atomic_compare_exchange_strong_explicit(&h->state, &state, AE_BLOCK_FREE_TAG | tl_tid,
+                                                           memory_order_acq_rel, memory_order_acquire)))
     return refuse_state(pool, ptr, h, state);
-  atomic_store_explicit(&h->tid, AE_LIKELY(tl_tid != 0) ? tl_tid : (tl_tid = _ae_thread_id()), memory_order_relaxed);
   ae_pool_cache *c = atomic_load_explicit(&pool->caches[tl_slot], memory_order_relaxed);
   if (AE_LIKELY(c != NULL)) {
-    const uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
-    if (AE_LIKELY(n < pool->cache_cap && c->seen_epoch == atomic_load_explicit(&pool->flush_epoch, memory_order_relaxed))) {
-      c->items[n] = idx;
-      atomic_store_explicit(&c->count, n + 1, memory_order_relaxed);
-      atomic_store_explicit(&c->frees, atomic_load_explicit(&c->frees, memory_order_relaxed) + 1, memory_order_relaxed);
-      return AETHER_OK;
+    if (AE_LIKELY(cache_enter(c))) {
+      const uint32_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+      if (AE_LIKELY(n < pool->cache_cap)) {
+        c->items[n] = idx;
+        atomic_store_explicit(&c->count, n + 1, memory_order_relaxed);
+        cache_leave(c);
+        count_up(&c->frees);
+        return AETHER_OK;
+      }
     }
+    cache_leave(c);
   }
   free_slow(pool, c, idx);
   return AETHER_OK;
@@ -680,6 +811,7 @@ aether_status aether_pool_stats(const aether_pool *cpool, aether_pool_info *out)
   out->double_frees = atomic_load_explicit(&pool->double_frees, memory_order_relaxed);
   out->invalid_frees = atomic_load_explicit(&pool->invalid_frees, memory_order_relaxed);
   out->corrupted = atomic_load_explicit(&pool->corrupted, memory_order_relaxed);
+  out->reclaimed = atomic_load_explicit(&pool->stolen, memory_order_relaxed);
   return AETHER_OK;
 }
 
@@ -707,7 +839,7 @@ static size_t pool_destroy(aether_pool *pool, bool report) {
   for (uint32_t k = 0; k < nch; k++) {
     const ae_chunk *ch = &pool->chunks[k];
     for (uint32_t i = 0; i < ch->nblocks; i++) {
-      if (atomic_load_explicit(&ch->hdrs[i].state, memory_order_acquire) != AE_BLOCK_LIVE) continue;
+      if (atomic_load_explicit(&hdr_slot(ch, i)->state, memory_order_acquire) != AE_BLOCK_LIVE) continue;
       if (outstanding < AE_OUTSTANDING_LISTED && len < (int)sizeof line - 64)
         len += snprintf(line + len, sizeof line - (size_t)len, "%s%p", outstanding ? ", " : "",
                         (void *)(ch->base + (size_t)i * pool->stride));

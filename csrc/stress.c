@@ -474,6 +474,35 @@ static bool block_new(stress_thread *t, held *h, uint64_t r, uint64_t tag) {
   return true;
 }
 
+/* Take the first block found on the board (verifying its previous owner's stamp, then stamping it ours).
+ * false if the board is empty or a violation was found. */
+static bool take_from_board(stress_thread *t, held *h, uint64_t tag) {
+  struct aether_stress *s = t->s;
+  for (uint32_t i = 0; i < AE_STRESS_BOARD; i++) {
+    const uintptr_t got = atomic_exchange_explicit(&s->board[i], 0, memory_order_acq_rel);
+    if (got == 0) continue;
+    uint8_t *p = (uint8_t *)got;
+    const size_t size = block_size_of(s, p);
+    if (size == 0) {
+      violation(s, "alloc: block %p taken from the exchange board is not a live allocation after %" PRIu64 " ops",
+                (void *)p, ops_so_far(t));
+      return false;
+    }
+    const uint64_t prev = read_tag(p, size);
+    const size_t at = stamp_damage(p, size, prev);
+    if (at != size) {
+      violation(s, "%s: block %p taken over by thread %u does not carry its previous owner's stamp (tag 0x%" PRIx64
+                "): byte %zu differs, after %" PRIu64 " ops: handed to two owners?", target_name(s->cfg.target),
+                (void *)p, t->index, prev, at, ops_so_far(t));
+      return false;
+    }
+    *h = (held){p, size, tag};
+    stamp(p, size, tag);
+    return true;
+  }
+  return false;
+}
+
 static void owner_main(stress_thread *t) {
   struct aether_stress *s = t->s;
   held hold[AE_STRESS_HOLD];
@@ -492,9 +521,16 @@ static void owner_main(stress_thread *t) {
         atomic_fetch_add_explicit(&s->produced, 1, memory_order_relaxed);
       } else if (stopped(s)) {
         break;
+      } else if (n == 0) {
+        /* Exhausted and holding nothing: the blocks may all sit on the board. Take one from there. */
+        if (!take_from_board(t, &hold[0], tag)) {
+          if (stopped(s)) break;
+          sched_yield(); /* held by the others: let them free */
+          continue;
+        }
+        n = 1;
       } else {
-        sched_yield(); /* the pool is exhausted for now: let the holders free */
-        if (n == 0) continue;
+        sched_yield();
       }
     } else if (action < 12) { /* free one */
       const uint32_t i = (uint32_t)((r >> 8) % n);

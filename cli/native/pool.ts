@@ -31,6 +31,8 @@ export interface PoolStats {
   doubleFrees: number;
   invalidFrees: number;
   corrupted: number;
+  /** free blocks taken back from other threads' caches when the pool ran dry */
+  reclaimed: number;
 }
 
 const STATS_FIELDS = [
@@ -50,6 +52,7 @@ const STATS_FIELDS = [
   "doubleFrees",
   "invalidFrees",
   "corrupted",
+  "reclaimed",
 ] as const satisfies readonly (keyof PoolStats)[];
 
 const whole = (n: number | undefined, dflt: number) => (n === undefined ? dflt : Number.isSafeInteger(n) && n >= 0 ? n : -1);

@@ -195,8 +195,7 @@ function run(job: WorkerJob): WorkerResult {
               const at = seqs.indexOf(FAULT);
               while (!stopped() && pushSome(at, 1, 1) === 0) yieldNow(); // again, counted once
             }
-            produced(done);
-            count(done);
+            produced(done); // ops count consumed items (as native mode does), not pushes
             if (done < seqs.length) break;
             seq += k;
             if (seq % 256 < k) depth(f.size(q) as number);
@@ -282,6 +281,20 @@ function run(job: WorkerJob): WorkerResult {
       };
       const sizeOf = (p: number) => (pool ? job.elemSize : (n.aether_safe_usable_size(p as unknown as Pointer) as number));
       const newTag = () => (job.index + 1) * 2 ** 32 + ++counter;
+      /** Take one block from the board: check its previous owner's stamp, stamp it ours. */
+      const takeFromBoard = (): boolean => {
+        if (!n.aether_mpmc_try_pop_u64(board, u64)) return false;
+        const p = Number(u64[0]);
+        const size = sizeOf(p);
+        if (size === 0) fail(`alloc: block 0x${p.toString(16)} taken from the board is not a live allocation (freed by another owner?)`);
+        const prev = readTag(view(p, size), size);
+        const at = stampDamage(view(p, size), size, prev);
+        if (at >= 0) fail(`${job.target}: block 0x${p.toString(16)} taken over by worker ${job.index} does not carry its previous owner's stamp (byte ${at} differs): handed to two owners?`);
+        const nh = { p, size, tag: newTag() };
+        stamp(view(p, size), size, nh.tag);
+        hold.push(nh);
+        return true;
+      };
       let budgetLeft = job.budget;
       while (!stopped() && (job.budget === 0 || budgetLeft-- > 0)) {
         const r = random();
@@ -294,6 +307,8 @@ function run(job: WorkerJob): WorkerResult {
             if (p === 0) {
               const st = n.aether_last_status();
               if (st !== LIMIT_REACHED) fail(`pool: aether_pool_alloc failed with ${statusText(st)}`);
+              // exhausted: if we hold nothing, the blocks may all sit on the board; take one from there
+              if (hold.length === 0 && takeFromBoard()) continue;
               yieldNow();
               if (hold.length === 0) continue;
               count(1);
@@ -349,17 +364,7 @@ function run(job: WorkerJob): WorkerResult {
               hold.pop();
             }
           }
-          if (hold.length < HOLD && n.aether_mpmc_try_pop_u64(board, u64)) {
-            const p = Number(u64[0]);
-            const size = sizeOf(p);
-            if (size === 0) fail(`alloc: block 0x${p.toString(16)} taken from the board is not a live allocation (freed by another owner?)`);
-            const prev = readTag(view(p, size), size);
-            const at = stampDamage(view(p, size), size, prev);
-            if (at >= 0) fail(`${job.target}: block 0x${p.toString(16)} taken over by worker ${job.index} does not carry its previous owner's stamp (byte ${at} differs): handed to two owners?`);
-            const nh = { p, size, tag: newTag() };
-            stamp(view(p, size), size, nh.tag);
-            hold.push(nh);
-          }
+          if (hold.length < HOLD) takeFromBoard();
         }
         count(1);
       }

@@ -352,6 +352,7 @@ typedef struct aether_pool_info {
   uint64_t double_frees;   /* errors refused, by kind */
   uint64_t invalid_frees;  /* foreign, interior or misaligned pointers */
   uint64_t corrupted;      /* headers whose magic did not verify */
+  uint64_t reclaimed;      /* free blocks taken back from other threads' caches when the pool ran dry */
 } aether_pool_info; /* what aether_pool_stats() reports */
 
 /* Create a pool of initial_blocks blocks (0: mapped on first use) that may grow to max_blocks (0: no limit).
