@@ -100,7 +100,7 @@ describe.each(KINDS)("%s: single-threaded invariants", (kind) => {
       const out = new Uint8Array(es);
       for (let i = 0; i < 8; i++) {
         expect(q.tryPop(out)).toBe(out);
-        expect(out).toEqual(src.subarray(i * es, (i + 1) * es));
+        expect([...out]).toEqual([...src.subarray(i * es, (i + 1) * es)]);
       }
       expect(q.tryPop(out)).toBeNull();
       q.destroy();
@@ -223,7 +223,7 @@ describe.each(KINDS)("%s: batch edge cases", (kind) => {
       }
       expect(q.pushN(src)).toBe(8);
       expect(q.popN(out)).toBe(8);
-      expect(out).toEqual(src);
+      expect([...out]).toEqual([...src]);
     }
     q.destroy();
   });
