@@ -6,8 +6,8 @@
 //
 // Subjects alternate within every repetition (rotating order); figures are medians with their min-max range
 // and ratios of medians. glibc and the pool run the same passes (warm-up, an untimed throughput pass, then a
-// pass timing every pair for the percentiles).
-import { benchAlloc, type BenchResult } from "../cli/native/bench.ts";
+// pass timing every pair for the percentiles), in the same C loop (aether_bench_pool, modes 0 and 2).
+import type { BenchResult } from "../cli/native/bench.ts";
 import { benchPool } from "../cli/native/pool.ts";
 import { cpuModel } from "../cli/native/system.ts";
 
@@ -29,7 +29,7 @@ interface Subject {
 }
 const SUBJECTS: Subject[] = [
   { name: "aether pool", run: (t) => benchPool("cached", SIZE, PAIRS, t) },
-  { name: `glibc malloc(${SIZE})+free`, run: (t) => benchAlloc("libc", SIZE, PAIRS, t) },
+  { name: `glibc malloc(${SIZE})+free`, run: (t) => benchPool("glibc", SIZE, PAIRS, t) },
   // ~10x slower, so a tenth of the pairs: the per-pair figure is what is compared
   { name: "pool, shared CAS list only", run: (t) => benchPool("shared", SIZE, Math.max(1, Math.floor(PAIRS / 10)), t) },
 ];

@@ -226,24 +226,38 @@ aether_status aether_bench_queue(int kind, size_t capacity, uint64_t items, bool
 }
 
 /* ------------------------------------------------------------------------------- pool pairs --- */
+/* Where each thread's pointer escapes (so no pair is optimized away): one line per thread. A single shared
+ * sink would be a line both threads write, and a subject with a fence in its free (the pool's CAS) would pay
+ * for draining that contended store while glibc would not. */
+typedef struct pool_sink {
+  void *volatile p;
+} __attribute__((aligned(128))) pool_sink;
+
 typedef struct pool_job {
-  aether_pool *pool;
+  aether_pool *pool; /* NULL: glibc malloc/free */
+  size_t size;
   uint64_t pairs;
   bool timed;
   _Atomic int failed;
+  pool_sink sink[64];
   ae_latency lat[64];
 } pool_job;
 
-static void *volatile pool_sink;
+static inline void *pair_alloc(pool_job *job) { return job->pool ? aether_pool_alloc(job->pool) : malloc(job->size); }
+static inline int pair_free(pool_job *job, void *p) {
+  if (job->pool) return aether_pool_free(job->pool, p);
+  free(p);
+  return AETHER_OK;
+}
 
 static void pool_worker(void *arg, uint32_t index) {
   pool_job *job = arg;
-  aether_pool *pool = job->pool;
+  pool_sink *sink = &job->sink[index];
   if (!job->timed) {
     for (uint64_t i = 0; i < job->pairs; i++) {
-      void *p = aether_pool_alloc(pool);
-      pool_sink = p;
-      if (AE_UNLIKELY(aether_pool_free(pool, p) != AETHER_OK || p == NULL))
+      void *p = pair_alloc(job);
+      sink->p = p;
+      if (AE_UNLIKELY(pair_free(job, p) != AETHER_OK || p == NULL))
         atomic_store_explicit(&job->failed, 1, memory_order_relaxed);
     }
     return;
@@ -251,9 +265,9 @@ static void pool_worker(void *arg, uint32_t index) {
   ae_latency *lat = &job->lat[index];
   for (uint64_t i = 0; i < job->pairs; i++) {
     const uint64_t t0 = _ae_ticks();
-    void *p = aether_pool_alloc(pool);
-    pool_sink = p;
-    aether_pool_free(pool, p);
+    void *p = pair_alloc(job);
+    sink->p = p;
+    pair_free(job, p);
     _ae_latency_add(lat, _ae_ticks() - t0);
   }
 }
@@ -261,8 +275,8 @@ static void pool_worker(void *arg, uint32_t index) {
 aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uint32_t threads,
                                 struct aether_bench_result *out) {
   AE_RETURN_ERROR_IF(out == NULL, AETHER_ERR_INVALID_ARGUMENT, "aether_bench_pool: out is NULL");
-  AE_RETURN_ERROR_IF(mode != 0 && mode != 1, AETHER_ERR_INVALID_ARGUMENT,
-                     "aether_bench_pool: mode %d is not 0 (cached) or 1 (shared list only)", mode);
+  AE_RETURN_ERROR_IF(mode < 0 || mode > 2, AETHER_ERR_INVALID_ARGUMENT,
+                     "aether_bench_pool: mode %d is not 0 (pool), 1 (shared list only) or 2 (glibc)", mode);
   AE_RETURN_ERROR_IF(block_size == 0 || block_size > ((size_t)1 << 20), AETHER_ERR_OUT_OF_RANGE,
                      "aether_bench_pool: block_size %zu is not in [1, 2^20]", block_size);
   AE_RETURN_ERROR_IF(pairs == 0 || pairs > ((uint64_t)1 << 32), AETHER_ERR_OUT_OF_RANGE,
@@ -270,15 +284,17 @@ aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uin
   AE_RETURN_ERROR_IF(threads == 0 || threads > 64, AETHER_ERR_OUT_OF_RANGE,
                      "aether_bench_pool: threads %u is not in [1, 64]", threads);
   memset(out, 0, sizeof *out);
-  aether_pool *pool = mode == 0 ? aether_pool_create(block_size, 64, 256u * threads, 0)
-                                : _ae_pool_create_uncached(block_size, 64, 256u * threads);
-  if (pool == NULL) return aether_last_status();
+  aether_pool *pool = mode == 0   ? aether_pool_create(block_size, 64, 256u * threads, 0)
+                     : mode == 1 ? _ae_pool_create_uncached(block_size, 64, 256u * threads)
+                                 : NULL;
+  if (pool == NULL && mode != 2) return aether_last_status();
   pool_job *job = mmap(NULL, sizeof(pool_job), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (job == MAP_FAILED) {
-    aether_pool_destroy(pool);
+    if (pool) aether_pool_destroy(pool);
     return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_bench_pool: no memory for the job");
   }
   job->pool = pool;
+  job->size = block_size;
   (void)_ae_ns_per_tick();
   job->pairs = pairs < 100000 ? pairs : 100000; /* warm-up: caches created and filled */
   _ae_run_threads(threads, false, pool_worker, job);
@@ -310,6 +326,6 @@ aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uin
       if (job->lat[t].ticks) munmap(job->lat[t].ticks, job->lat[t].cap * sizeof(uint32_t));
   }
   munmap(job, sizeof(pool_job));
-  aether_pool_destroy(pool);
+  if (pool) aether_pool_destroy(pool);
   return rc;
 }

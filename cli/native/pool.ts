@@ -155,9 +155,10 @@ export class Pool {
 }
 
 /** A C loop: threads threads each do pairs of alloc+free on one shared pool of blockSize-byte blocks
- * (cached: the real pool; shared: its per-thread caches off). Compare with benchAlloc("libc", ...). */
-export function benchPool(mode: "cached" | "shared", blockSize: number, pairs: number, threads = 1): BenchResult {
+ * (cached: the real pool; shared: its per-thread caches off; glibc: malloc+free in the same loop). */
+export function benchPool(mode: "cached" | "shared" | "glibc", blockSize: number, pairs: number, threads = 1): BenchResult {
   const buf = new ArrayBuffer(BENCH_RESULT_BYTES);
-  check(native().aether_bench_pool(mode === "cached" ? 0 : 1, blockSize, BigInt(pairs), threads, new Uint8Array(buf)), "aether_bench_pool");
+  const m = { cached: 0, shared: 1, glibc: 2 }[mode];
+  check(native().aether_bench_pool(m, blockSize, BigInt(pairs), threads, new Uint8Array(buf)), "aether_bench_pool");
   return readBenchResult(buf);
 }

@@ -378,7 +378,8 @@ AETHER_API size_t aether_pool_destroy(aether_pool *pool);
 
 /* Benchmark loop: each of threads (1..64) threads does pairs of p = alloc(); free(p) on one shared pool of
  * block_size-byte, 64-aligned blocks (mode 0: the real pool; mode 1: the same pool with its per-thread caches
- * off, every pair going to the shared CAS list). Same passes as aether_bench_alloc, so the two compare. */
+ * off, every pair going to the shared CAS list; mode 2: glibc malloc(block_size)/free in the same loop, the
+ * baseline). Same passes as aether_bench_alloc; each thread's pointer escapes to a line of its own. */
 AETHER_API aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uint32_t threads,
                                            struct aether_bench_result *out);
 
