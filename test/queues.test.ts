@@ -291,31 +291,37 @@ describe("concurrency", () => {
     expect(r.violation).toMatch(/spsc: FIFO order violated \(went backwards: duplicated or reordered\)|duplicated/);
   });
 
-  test("a queue made here is shared with Workers through Queue.attach", async () => {
+  test.each([
+    ["mpmc", 3, 2n ** 64n - 30_000n],
+    ["spsc", 1, 2n ** 64n - 10_000n],
+    ["mpmc", 2, 2n ** 32n - 20_000n],
+  ] as const)("a %s queue made here is shared with %d Worker(s) through Queue.attach, crossing index %s", async (kind, producers, start) => {
     const dir = join(ROOT, "test", ".snippets");
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `producer-${process.pid}.ts`);
+    const file = join(dir, `producer-${process.pid}-${kind}-${producers}.ts`);
     writeFileSync(
       file,
       `import { Queue } from ${JSON.stringify(join(ROOT, "cli", "native", "queues.ts"))};
        self.onmessage = (e) => {
          const { handle, id, n } = e.data;
-         const q = Queue.attach("mpmc", handle, 64, 8);
+         const q = Queue.attach(e.data.kind, handle, 64, 8);
          for (let i = 0; i < n; ) if (q.tryPushU64(BigInt(id) * 2n ** 32n + BigInt(i))) i++;
          postMessage("done");
        };`,
     );
-    const q = Queue.create("mpmc", 64, 8);
+    const q = Queue.create(kind, 64, 8);
+    q.debugSetIndex(start); // the run crosses the wrap while producers and this consumer race
     const n = 20_000;
     try {
-      const workers = [0, 1, 2].map((id) => {
+      const ids = Array.from({ length: producers }, (_, i) => i);
+      const workers = ids.map((id) => {
         const w = new Worker(file);
-        w.postMessage({ handle: q.handle, id, n });
+        w.postMessage({ handle: q.handle, id, n, kind });
         return w;
       });
-      const last = [-1, -1, -1];
+      const last = ids.map(() => -1);
       let got = 0;
-      while (got < 3 * n) {
+      while (got < producers * n) {
         const v = q.tryPopU64();
         if (v === null) {
           await Bun.sleep(0);
@@ -327,8 +333,10 @@ describe("concurrency", () => {
         last[id] = seq;
         got++;
       }
-      expect(last).toEqual([n - 1, n - 1, n - 1]);
+      expect(last).toEqual(ids.map(() => n - 1));
       expect(q.tryPopU64()).toBeNull();
+      const { head } = q.debugIndices();
+      expect(head).toBe(BigInt.asUintN(64, start + BigInt(producers * n))); // it did cross
       for (const w of workers) w.terminate();
     } finally {
       q.destroy();

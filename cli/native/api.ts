@@ -5,4 +5,4 @@ export { cpuFeatures, cpuModel, libraryInfo } from "./system.ts";
 export { AetherError, LibraryError, loadedLibrary, type Pointer } from "./ffi.ts";
 export { Queue, benchQueue, type QueueKind, type QueueBenchKind } from "./queues.ts";
 export { Pool, benchPool, type PoolOptions, type PoolStats } from "./pool.ts";
-export { NativeStress, type StressConfig, type StressProgress, type StressTarget, type StressFault } from "./stress.ts";
+export { NativeStress, runStress, type StressConfig, type StressProgress, type StressReport, type StressRunOptions, type StressTarget, type StressFault } from "./stress.ts";

@@ -86,6 +86,16 @@ export class Queue {
     return new Queue(kind, h as Pointer, cap, es, true);
   }
 
+  /** Queue.create("spsc", capacity, elemSize). */
+  static spsc(capacity: number, elemSize = 8): Queue {
+    return Queue.create("spsc", capacity, elemSize);
+  }
+
+  /** Queue.create("mpmc", capacity, elemSize). */
+  static mpmc(capacity: number, elemSize = 8): Queue {
+    return Queue.create("mpmc", capacity, elemSize);
+  }
+
   /** Wrap a queue created elsewhere (another Worker): the caller keeps it alive and destroys it. */
   static attach(kind: QueueKind, handle: number, capacity: number, elemSize: number): Queue {
     if (!handle) throw new TypeError("Queue.attach: handle is 0");
