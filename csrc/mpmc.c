@@ -5,8 +5,6 @@
 
 #include <sys/mman.h>
 
-static uint32_t log2_u64(uint64_t x) { return (uint32_t)__builtin_ctzll(x); } /* x is a power of two */
-
 /* Write every cell's initial sequence number so that position start comes next: cell of position p (for the
  * capacity positions p in [start, start + capacity)) gets seq = p, "free for the producer of p". */
 static void init_sequences(aether_mpmc *q, uint64_t start) {
@@ -19,10 +17,13 @@ static void init_sequences(aether_mpmc *q, uint64_t start) {
 
 aether_mpmc *aether_mpmc_create(size_t capacity, size_t elem_size) {
   if (_ae_queue_check_args("aether_mpmc_create", capacity, elem_size) != AETHER_OK) return NULL;
-  /* Cell: 8-byte seq then the item. Sizes 16 and 32 pack 4 or 2 cells per 64-byte line (spread by slot());
-   * anything larger is rounded to whole lines so no two cells share one. */
+  /* Cell: 8-byte seq then the item, rounded up to whole cache lines, so the producer writing position p+1 never
+   * takes the line the consumer is reading p from (rigtorp pads the same way; packed 16-byte cells measured
+   * slower here whenever the queue runs near empty). Above 2^20 cells, where padding would cost 64 MiB and
+   * more, small items are packed into 16- or 32-byte cells instead. */
   size_t cell = AE_ALIGN_UP(8 + elem_size, 8);
-  cell = cell <= 16 ? 16 : cell <= 32 ? 32 : AE_ALIGN_UP(cell, AE_CACHE_LINE);
+  if (capacity <= ((size_t)1 << 20) || cell > 32) cell = AE_ALIGN_UP(cell, AE_CACHE_LINE);
+  else cell = cell <= 16 ? 16 : 32;
   const size_t head_len = sizeof(aether_mpmc);
   const size_t len = AE_ALIGN_UP(head_len + capacity * cell, 4096); /* <= 2^24 * 4160: no overflow */
   void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -38,11 +39,6 @@ aether_mpmc *aether_mpmc_create(size_t capacity, size_t elem_size) {
   q->elem_size = elem_size;
   q->cell_size = cell;
   q->map_len = len;
-  const uint64_t per_line = cell < AE_CACHE_LINE ? AE_CACHE_LINE / cell : 1;
-  const uint64_t lines = capacity / per_line; /* capacity >= 8 >= per_line */
-  q->lo_mask = lines - 1;
-  q->lo_shift = log2_u64(per_line);
-  q->hi_shift = log2_u64(lines);
   init_sequences(q, 0);
   return q;
 }

@@ -53,10 +53,7 @@ struct aether_mpmc {
   uint64_t mask;
   uint64_t capacity;
   size_t elem_size;
-  size_t cell_size; /* 8-byte seq + item, rounded to 16, 32, or a multiple of 64 */
-  /* Cells smaller than a line are spread so positions p and p+1 land on different lines (see slot()). */
-  uint32_t lo_shift, hi_shift;
-  uint64_t lo_mask;
+  size_t cell_size; /* 8-byte seq + item: whole cache lines, or 16/32 bytes for very large queues (mpmc.c) */
   size_t map_len;
   _Alignas(AE_QUEUE_PAD) _Atomic uint64_t enqueue_pos;
   _Alignas(AE_QUEUE_PAD) _Atomic uint64_t dequeue_pos;
@@ -164,13 +161,9 @@ static inline size_t _ae_spsc_size(const aether_spsc *q) {
 }
 
 /* -------------------------------------------------------------------------------------------- MPMC --- */
-/* Position p's cell. With c cells per line and L = capacity / c lines, p goes to line p mod L, cell
- * (p / L) mod c: consecutive positions (a producer writing p+1 while a consumer reads p) never share a line,
- * yet the array stays dense (16 bytes a cell for u64 items, not 64). A bijection on [0, capacity). */
+/* Position p's cell. */
 static inline ae_cell *_ae_mpmc_cell(const aether_mpmc *q, uint64_t p) {
-  const uint64_t i = p & q->mask;
-  const uint64_t slot = ((i & q->lo_mask) << q->lo_shift) | (i >> q->hi_shift);
-  return (ae_cell *)(q->cells + slot * q->cell_size);
+  return (ae_cell *)(q->cells + (p & q->mask) * q->cell_size);
 }
 
 /* Claim one position on pos (enqueue_pos with ready_offset 0, dequeue_pos with 1); NULL if full/empty. */
