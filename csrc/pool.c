@@ -297,6 +297,12 @@ static int pool_grow(aether_pool *pool, uint64_t want) {
   if (n == 0) n = 1;
   ae_chunk c = {0};
   const size_t len = (size_t)n * pool->stride; /* <= 2^24 * (2^30 + 2^21): fits */
+  /* mmap would grant far more than the machine has (overcommit), and writing the headers would then bring in
+   * the OOM killer: refuse a chunk larger than physical memory here, with a status. */
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && len / (size_t)page >= (size_t)pages)
+    return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_pool: a chunk of %" PRIu64 " blocks of %zu bytes (%zu bytes) is "
+                    "more than this machine's memory", n, pool->stride, len);
   c.base = map_aligned(len, pool->alignment, &c.map, &c.map_len);
   if (c.base == NULL)
     return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_pool: cannot map a chunk of %" PRIu64 " blocks (%zu bytes)", n, len);
