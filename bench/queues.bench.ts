@@ -131,7 +131,9 @@ function summarize(results: Map<string, BenchResult[]>, pick: (r: BenchResult) =
     return { name, median: median(v), min: Math.min(...v), max: Math.max(...v), p50: median(rs.map((r) => r.p50Ns)), p99: median(rs.map((r) => r.p99Ns)) };
   });
 }
-const get = (xs: Summary[], name: string) => xs.find((x) => x.name === name);
+function get(xs: Summary[], name: string): Summary | undefined {
+  return xs.find((x) => x.name === name);
+}
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
 
@@ -146,9 +148,16 @@ log("Throughput, producer on CPU 0 -> consumer on CPU 1 (M items/s, median [min-
 for (const s of tp) log(`  ${pad(s.name, 30)} ${lpad(s.median.toFixed(1), 8)}  [${s.min.toFixed(1)}-${s.max.toFixed(1)}]`);
 log();
 
-const rt = summarize(repeat(ROUND_TRIP), (r) => r.nsPerOp);
-log("Round trip CPU 0 -> CPU 1 -> CPU 0 (ns, mean of a run: median [min-max]; per-trip p50 / p99 from a timed pass):");
-for (const s of rt) log(`  ${pad(s.name, 30)} ${lpad(s.median.toFixed(1), 8)}  [${s.min.toFixed(1)}-${s.max.toFixed(1)}]   p50 ${s.p50!.toFixed(0)}  p99 ${s.p99!.toFixed(0)}`);
+// A run's mean round trip includes every time the scheduler took a CPU away (ms each on a shared machine);
+// the per-trip median of the timed pass does not, so the ratios below use it.
+const rtRuns = repeat(ROUND_TRIP);
+const rt = summarize(rtRuns, (r) => r.p50Ns);
+const rtMean = summarize(rtRuns, (r) => r.nsPerOp);
+log("Round trip CPU 0 -> CPU 1 -> CPU 0 (ns per trip: median of the runs' p50 [min-max]; p99; a run's mean):");
+for (const s of rt) {
+  const m = get(rtMean, s.name)!;
+  log(`  ${pad(s.name, 30)} ${lpad(s.median.toFixed(0), 6)}  [${s.min.toFixed(0)}-${s.max.toFixed(0)}]   p99 ${s.p99!.toFixed(0)}   mean ${m.median.toFixed(0)} [${m.min.toFixed(0)}-${m.max.toFixed(0)}]`);
+}
 log();
 
 // -------------------------------------------------------------------------- batch API from Bun ---
@@ -188,8 +197,8 @@ const targets = [
   { what: "SPSC throughput / ReaderWriterQueue", value: ratio(get(tp, "aether spsc"), get(tp, CXX[2])), goal: ">= 1.0x", ok: (v: number) => v >= 1.0 },
   { what: "SPSC throughput / boost spsc_queue", value: ratio(get(tp, "aether spsc"), get(tp, CXX[0])), goal: ">= 2.0x", ok: (v: number) => v >= 2.0 },
   { what: "MPMC throughput / boost queue", value: ratio(get(tp, "aether mpmc"), get(tp, CXX[1])), goal: ">= 5.0x", ok: (v: number) => v >= 5.0 },
-  { what: "MPMC round trip / ping-pong floor", value: ratio(get(rt, "aether mpmc"), get(rt, "ping-pong (floor)")), goal: "<= 3.0x", ok: (v: number) => v <= 3.0 },
-  { what: "SPSC round trip / ping-pong floor", value: ratio(get(rt, "aether spsc"), get(rt, "ping-pong (floor)")), goal: "(report)", ok: () => true },
+  { what: "MPMC round trip (p50) / ping-pong floor", value: ratio(get(rt, "aether mpmc"), get(rt, "ping-pong (floor)")), goal: "<= 3.0x", ok: (v: number) => v <= 3.0 },
+  { what: "SPSC round trip (p50) / ping-pong floor", value: ratio(get(rt, "aether spsc"), get(rt, "ping-pong (floor)")), goal: "(report)", ok: () => true },
   { what: "SPSC throughput / mutex ring", value: ratio(get(tp, "aether spsc"), get(tp, "mutex ring (baseline)")), goal: "(report)", ok: () => true },
   { what: "MPMC throughput / mutex ring", value: ratio(get(tp, "aether mpmc"), get(tp, "mutex ring (baseline)")), goal: "(report)", ok: () => true },
   { what: "MPMC throughput / ConcurrentQueue", value: ratio(get(tp, "aether mpmc"), get(tp, CXX[3])), goal: "(report)", ok: () => true },
@@ -201,4 +210,4 @@ for (const t of targets) {
   const verdict = Number.isNaN(t.value) || t.goal === "(report)" ? "" : t.ok(t.value) ? "reached" : "MISSED";
   log(`  ${pad(t.what, 42)} ${lpad(v, 8)}   ${pad(t.goal, 9)} ${verdict}`);
 }
-if (JSON_OUT) console.log(JSON.stringify({ cpu: cpuModel(), reps: REPS, items: ITEMS, trips: TRIPS, capacity: CAP, skipped, throughputMitemsPerSec: tp, roundTripNs: rt, batchFromBun: batch, targets }, null, 2));
+if (JSON_OUT) console.log(JSON.stringify({ cpu: cpuModel(), reps: REPS, items: ITEMS, trips: TRIPS, capacity: CAP, skipped, throughputMitemsPerSec: tp, roundTripP50Ns: rt, roundTripMeanNs: rtMean, batchFromBun: batch, targets }, null, 2));
