@@ -76,7 +76,7 @@ function cxx(k: number, rt: boolean): Subject[] {
     if (!skipped.includes(msg)) skipped.push(msg);
     return [];
   }
-  return [{ name: CXX[k], run: () => shim.bench(k, rt, rt ? TRIPS : ITEMS) }];
+  return [{ name: CXX[k]!, run: () => shim.bench(k, rt, rt ? TRIPS : ITEMS) }];
 }
 const aeth = (kind: QueueBenchKind, name: string, rt: boolean): Subject => ({ name, run: () => benchQueue(kind, CAP, rt ? TRIPS : ITEMS, rt) });
 
