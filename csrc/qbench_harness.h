@@ -6,7 +6,9 @@
  * Thread 0 is the producer and thread 1 the consumer; the includer's launcher pins them to CPUs 0 and 1 and
  * returns the wall time from their common start to the last one's end.
  *   throughput  thread 0 pushes 0, 1, ..., items-1 (spinning while full); thread 1 pops them (spinning while
- *               empty) and checks each is the next expected value (FIFO, nothing lost or duplicated).
+ *               empty) and checks each is the next expected value (FIFO, nothing lost or duplicated). With
+ *               samples != NULL the consumer also times every slice of AEQB_SLICE items: on a shared machine
+ *               the median slice shows the queue's rate without the slices a preempted thread stalled.
  *   round trip  thread 0 pushes i into q1 and waits for it on q2; thread 1 pops from q1 and pushes it into
  *               q2. With samples != NULL every round trip is timed with AEQB_TICKS() (the includer's clock).
  * Spinning is a plain retry loop, no pause instruction, for every queue alike.
@@ -20,12 +22,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define AEQB_SLICE 65536u
+
 typedef struct aeqb_job {
   void *q1, *q2;       /* q2: the echo queue of a round trip */
   uint64_t items;      /* items moved, or round trips */
-  uint32_t *samples;   /* round trip: ticks per round trip, items of them (NULL: untimed) */
+  uint32_t *samples;   /* round trip: ticks per trip (items of them); throughput: ticks per slice (items /
+                          AEQB_SLICE of them); NULL: untimed */
   int failed;          /* set (relaxed) when the consumer saw an unexpected value */
 } aeqb_job;
+
+/* The consumer's slice clock: call after each item i. */
+static inline void aeqb_slice(uint32_t *s, uint64_t i, uint64_t *last) {
+  if (s != 0 && ((i + 1) & (AEQB_SLICE - 1)) == 0) {
+    const uint64_t now = AEQB_TICKS(), d = now - *last;
+    s[i / AEQB_SLICE] = d > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)d;
+    *last = now;
+  }
+}
 
 static inline void aeqb_fail(aeqb_job *j) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); }
 
@@ -39,11 +53,12 @@ static inline void aeqb_fail(aeqb_job *j) { __atomic_store_n(&j->failed, 1, __AT
         while (!PUSH(q, i)) {                                                                        \
         }                                                                                            \
     } else {                                                                                         \
-      uint64_t v = 0;                                                                                \
+      uint64_t v = 0, last = j->samples ? AEQB_TICKS() : 0;                                          \
       for (uint64_t i = 0; i < n; i++) {                                                             \
         while (!POP(q, &v)) {                                                                        \
         }                                                                                            \
         if (v != i) aeqb_fail(j);                                                                    \
+        aeqb_slice(j->samples, i, &last);                                                            \
       }                                                                                              \
     }                                                                                                \
   }                                                                                                  \

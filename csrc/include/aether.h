@@ -257,7 +257,9 @@ AETHER_API aether_status aether_spsc_debug_indices(const aether_spsc *q, uint64_
 AETHER_API aether_status aether_mpmc_debug_indices(const aether_mpmc *q, uint64_t *head, uint64_t *tail);
 
 /* Benchmark loops (pinned threads, one call): a queue kind moves items from thread 0 (CPU 0) to thread 1
- * (CPU 1). Throughput: items u64 items, ops_per_sec = items/s. Round trip: thread 0 sends a u64 through one
+ * (CPU 1). Throughput: items u64 items, ops_per_sec = items/s over the run, ns_per_op its inverse, and the
+ * percentiles are ns per item within 65536-item slices of a second, timed pass (the median slice is the
+ * rate with the slices a preempted thread stalled left out). Round trip: thread 0 sends a u64 through one
  * queue, thread 1 echoes it back through another, `items` times; ns_per_op = mean round trip and the
  * percentiles come from a separate pass timing every round trip. PINGPONG is the floor: one cache line
  * written in turn by the two threads (capacity ignored). */
