@@ -53,7 +53,7 @@ struct aether_mpmc {
   uint64_t mask;
   uint64_t capacity;
   size_t elem_size;
-  size_t cell_size; /* 8-byte seq + item: whole cache lines, or 16/32 bytes for very large queues (mpmc.c) */
+  size_t cell_size; /* 8-byte seq + item: 16, 32, or whole cache lines (mpmc.c) */
   size_t map_len;
   _Alignas(AE_QUEUE_PAD) _Atomic uint64_t enqueue_pos;
   _Alignas(AE_QUEUE_PAD) _Atomic uint64_t dequeue_pos;
