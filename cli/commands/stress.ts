@@ -1,6 +1,6 @@
 import { Command, Option } from "clipanion";
 import { AetherCommand, parseCount, parseSeconds, UsageError } from "../lib/command.ts";
-import { color, colorEnabled, formatRate, printJson, table, verdictText } from "../lib/output.ts";
+import { color, formatRate, printJson, table, verdictText } from "../lib/output.ts";
 import { runStress, STRESS_FAULTS, STRESS_TARGETS, type StressFault, type StressReport, type StressRunOptions, type StressTarget } from "../native/stress.ts";
 
 const TARGETS = [...STRESS_TARGETS, "all"] as const;
@@ -143,7 +143,7 @@ export class StressCommand extends AetherCommand {
         `${r.violations} violation${r.violations === 1 ? "" : "s"}`,
       ]);
       this.out(table(rows));
-      this.out(color.dim(`seed ${reports[0]?.seed ?? 0}${colorEnabled ? "" : ""}`));
+      this.out(color.dim(`seed ${reports[0]?.seed ?? 0} (--seed to repeat the run's random choices)`));
     }
     if (failed) {
       this.err(`aether stress: ${failed.violation}`);
