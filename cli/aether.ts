@@ -2,5 +2,5 @@
 // The aether command. Bun runs this file directly (package.json "bin").
 import { main } from "./lib/cli.ts";
 
-const code = await main(process.argv.slice(2));
-process.exit(code);
+// Everything the CLI prints goes through blocking writes (cli/lib/output.ts), so exiting here loses nothing.
+process.exit(await main(process.argv.slice(2)));

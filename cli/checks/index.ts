@@ -7,6 +7,17 @@ import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
+import { stressCheck } from "./stress.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, fuzzCheck];
+export const CHECKS: CheckDef[] = [
+  allocCheck,
+  runCheck,
+  stressCheck,
+  simdCheck,
+  devpoolCheck,
+  stackCheck,
+  layoutCheck,
+  benchCheck,
+  fuzzCheck,
+];

@@ -10,12 +10,14 @@ import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
 import { RunCommand } from "./run.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
+import { StressCommand } from "./stress.ts";
 
 export const COMMANDS = [
   CheckCommand,
   InfoCommand,
   BuildCommand,
   RunCommand,
+  StressCommand,
   SimdCommand,
   PoolsDemoCommand,
   PoolsReplayCommand,
