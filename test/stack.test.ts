@@ -334,6 +334,11 @@ describe("--max-stack: the CI gate", () => {
 });
 
 describe("libaether itself (built with AETHER_STACK_USAGE=ON into build/stack/)", () => {
+  // A cold build of build/stack/ compiles the whole library: on a loaded 2-core machine that takes a while.
+  beforeAll(() => {
+    aether(["stack", "--json", "--no-graph"], { timeoutMs: 600_000 });
+  }, 600_000);
+
   test("passes the gate aether check uses: 16 KiB with 4 KiB per libc call; its one recursion is guarded", () => {
     const r = analyseJson(["--max-stack", "16k", "--external-stack", "4k"]);
     expect(r.code).toBe(0);

@@ -5,10 +5,12 @@ import { allocSuite } from "./alloc.ts";
 import { devpoolSuite } from "./devpool.ts";
 import { ffiSuite } from "./ffi.ts";
 import { layoutSuite } from "./layout.ts";
+import { poolSuite } from "./pool.ts";
+import { queuesSuite } from "./queues.ts";
 import { runSuite } from "./run.ts";
 import { simdSuite } from "./simd.ts";
 
-export const SUITES: Suite[] = [allocSuite, ffiSuite, simdSuite, devpoolSuite, layoutSuite, runSuite];
+export const SUITES: Suite[] = [allocSuite, ffiSuite, queuesSuite, poolSuite, simdSuite, devpoolSuite, layoutSuite, runSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return SUITES.find((s) => s.name === name);

@@ -8,6 +8,18 @@ import { runCheck } from "./run.ts";
 import { sanitizeCheck } from "./sanitize.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
+import { stressCheck } from "./stress.ts";
 import type { CheckDef } from "./types.ts";
 
-export const CHECKS: CheckDef[] = [allocCheck, runCheck, simdCheck, devpoolCheck, stackCheck, layoutCheck, benchCheck, fuzzCheck, sanitizeCheck];
+export const CHECKS: CheckDef[] = [
+  allocCheck,
+  runCheck,
+  stressCheck,
+  simdCheck,
+  devpoolCheck,
+  stackCheck,
+  layoutCheck,
+  benchCheck,
+  fuzzCheck,
+  sanitizeCheck,
+];

@@ -11,12 +11,14 @@ import { RunCommand } from "./run.ts";
 import { SanitizeCommand } from "./sanitize.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
+import { StressCommand } from "./stress.ts";
 
 export const COMMANDS = [
   CheckCommand,
   InfoCommand,
   BuildCommand,
   RunCommand,
+  StressCommand,
   SimdCommand,
   PoolsDemoCommand,
   PoolsReplayCommand,

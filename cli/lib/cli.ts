@@ -6,7 +6,7 @@ import { Builtins, Cli, Command } from "clipanion";
 import pkg from "../../package.json" with { type: "json" };
 import { AetherError, LibraryError } from "../native/ffi.ts";
 import { COMMANDS } from "../commands/index.ts";
-import { colorEnabled } from "./output.ts";
+import { blockingStream, colorEnabled, writeErr, writeOut } from "./output.ts";
 
 export function buildCli(): Cli {
   const cli = new Cli({
@@ -34,7 +34,7 @@ function firstLine(e: unknown): string {
 
 export async function main(argv: string[]): Promise<number> {
   const cli = buildCli();
-  const context = { ...Cli.defaultContext, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  const context = { ...Cli.defaultContext, stdin: process.stdin, stdout: blockingStream(1), stderr: blockingStream(2) };
   const debug = process.env.AETHER_DEBUG === "1";
   let command: Command;
   try {
@@ -46,14 +46,14 @@ export async function main(argv: string[]): Promise<number> {
       const known = COMMANDS.flatMap((c) => c.paths ?? []).map((p) => p.join(" "));
       const guess = known.find((k) => k.startsWith(argv[0]?.slice(0, 2) ?? "\0"));
       const hint = guess ? `did you mean '${guess}'? ` : "";
-      process.stderr.write(`aether: unknown command '${argv[0] ?? ""}' (${hint}see 'aether --help')\n`);
+      writeErr(`aether: unknown command '${argv[0] ?? ""}' (${hint}see 'aether --help')\n`);
       return 2;
     }
-    process.stderr.write(`aether: ${firstLine(e)} (see 'aether ${path ? `${path} ` : ""}--help')\n`);
+    writeErr(`aether: ${firstLine(e)} (see 'aether ${path ? `${path} ` : ""}--help')\n`);
     return 2;
   }
   if (command.help) {
-    process.stdout.write(cli.usage(command, { colored: colorEnabled, detailed: true }));
+    writeOut(cli.usage(command, { colored: colorEnabled, detailed: true }));
     return 0;
   }
   command.context = context;
@@ -76,11 +76,11 @@ export async function main(argv: string[]): Promise<number> {
     if (debug) console.error(e);
     const name = command.path.join(" ");
     if (isUsageError(e)) {
-      process.stderr.write(`aether ${name}: ${firstLine(e)} (see 'aether ${name} --help')\n`);
+      writeErr(`aether ${name}: ${firstLine(e)} (see 'aether ${name} --help')\n`);
       return 2;
     }
     const prefix = e instanceof AetherError ? `${e.code}: ` : e instanceof LibraryError ? "" : "";
-    process.stderr.write(`aether ${name}: ${prefix}${firstLine(e)}\n`);
+    writeErr(`aether ${name}: ${prefix}${firstLine(e)}\n`);
     return 1;
   }
 }

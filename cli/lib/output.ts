@@ -1,11 +1,44 @@
 // output.ts: colours (off with NO_COLOR or when stdout is not a terminal) and plain-text tables.
+import { writeSync } from "node:fs";
 import pc from "picocolors";
 
 export const colorEnabled = !("NO_COLOR" in process.env) && process.stdout.isTTY === true;
 export const color = pc.createColors(colorEnabled);
 
+/** Write everything to a file descriptor before returning. process.stdout.write on a pipe completes later, and
+ * a command that exits right after a large --json output would cut it short; a blocking write cannot. A
+ * descriptor left non-blocking by another process is waited on, not given up on. */
+export function writeFully(fd: number, text: string): void {
+  let buf = Buffer.from(text, "utf8");
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (buf.length > 0) {
+    try {
+      const n = writeSync(fd, buf);
+      buf = buf.subarray(n);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
+}
+export const writeOut = (text: string) => writeFully(1, text);
+export const writeErr = (text: string) => writeFully(2, text);
+
+/** A stream-shaped object over a descriptor, for clipanion's context (it only calls write). */
+export function blockingStream(fd: number): NodeJS.WriteStream {
+  const base = fd === 1 ? process.stdout : process.stderr;
+  return Object.assign(Object.create(base), {
+    write(chunk: string | Uint8Array, ...rest: unknown[]): boolean {
+      writeFully(fd, typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      cb?.();
+      return true;
+    },
+  }) as NodeJS.WriteStream;
+}
+
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeOut(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 // ANSI escapes do not take up columns.

@@ -14,3 +14,7 @@ export {
   type ReplayPoint, type ReplayResult,
 } from "./devpool.ts";
 export { Histogram, QUANTILES, type Percentiles } from "./histogram.ts";
+export { Queue, benchQueue, type QueueKind, type QueueBenchKind } from "./queues.ts";
+// (the aligned block pool's statistics are BlockPoolStats here; PoolStats are the device pools')
+export { Pool, benchPool, type PoolOptions, type PoolStats as BlockPoolStats } from "./pool.ts";
+export { NativeStress, runStress, type StressConfig, type StressProgress, type StressReport, type StressRunOptions, type StressTarget, type StressFault } from "./stress.ts";

@@ -211,8 +211,192 @@ AETHER_API size_t aether_memory_live_blocks(aether_memory_block *out, size_t max
 AETHER_API size_t aether_memory_trace(uint32_t id, uint64_t *frames, size_t max);
 
 /* ======================================================================= lock-free queues (issue 3) === */
+/* Bounded FIFO queues of fixed-size items, copied in and out (elem_size bytes each, 1 to 4096).
+ * capacity must be a power of two in [8, 2^24]; anything else is refused (NULL, with
+ * AETHER_ERR_NOT_POWER_OF_TWO or AETHER_ERR_OUT_OF_RANGE and a message), never rounded.
+ *
+ * aether_spsc: one producer thread and one consumer thread at a time (a ring with a head and a tail index, each
+ * on its own cache line, each side caching the other's). aether_mpmc: any number of producers and consumers
+ * (Vyukov's bounded queue: a sequence number per cell, a CAS on the position, no locks). Both are FIFO: nothing
+ * is lost or duplicated, and the items of one producer come out in the order it pushed them. Indices are 64-bit
+ * and wrap modulo 2^64. The try_ and batch calls never block; false or a short count means full (push) or
+ * empty (pop). A NULL queue or buffer makes them return false/0 with the thread's last error set. */
+typedef struct aether_spsc aether_spsc;
+typedef struct aether_mpmc aether_mpmc;
+
+#define AETHER_QUEUE_MIN_CAPACITY 8u
+#define AETHER_QUEUE_MAX_CAPACITY (1u << 24)
+#define AETHER_QUEUE_MAX_ELEM_SIZE 4096u
+
+/* Create an empty queue; NULL on a bad argument or when memory is short (aether_last_error() says which). */
+AETHER_API aether_spsc *aether_spsc_create(size_t capacity, size_t elem_size);
+/* Free the queue and its items (no other thread may use it any more). NULL is a no-op. */
+AETHER_API void aether_spsc_destroy(aether_spsc *q);
+/* Copy one item (elem_size bytes) in / out; false if the queue is full / empty. Producer / consumer only. */
+AETHER_API bool aether_spsc_try_push(aether_spsc *q, const void *item);
+AETHER_API bool aether_spsc_try_pop(aether_spsc *q, void *out);
+/* Push up to n items from items[0..n) / pop up to n into out[0..n), in order; returns how many moved (0..n). */
+AETHER_API size_t aether_spsc_push_n(aether_spsc *q, const void *items, size_t n);
+AETHER_API size_t aether_spsc_pop_n(aether_spsc *q, void *out, size_t n);
+/* The 8-byte fast paths (elem_size must be 8, else false with AETHER_ERR_INVALID_ARGUMENT). */
+AETHER_API bool aether_spsc_try_push_u64(aether_spsc *q, uint64_t value);
+AETHER_API bool aether_spsc_try_pop_u64(aether_spsc *q, uint64_t *out);
+/* Items in the queue now (exact when quiescent; otherwise a value it held during the call), capacity, item size. */
+AETHER_API size_t aether_spsc_size(const aether_spsc *q);
+AETHER_API size_t aether_spsc_capacity(const aether_spsc *q);
+AETHER_API size_t aether_spsc_elem_size(const aether_spsc *q);
+
+AETHER_API aether_mpmc *aether_mpmc_create(size_t capacity, size_t elem_size);
+AETHER_API void aether_mpmc_destroy(aether_mpmc *q);
+/* Any thread may push and pop concurrently. */
+AETHER_API bool aether_mpmc_try_push(aether_mpmc *q, const void *item);
+AETHER_API bool aether_mpmc_try_pop(aether_mpmc *q, void *out);
+/* Batch: claims as many consecutive cells as are ready (up to n) with one CAS per claim; returns how many moved.
+ * The items of one push_n are consecutive in the queue (no other producer's item lands between them). */
+AETHER_API size_t aether_mpmc_push_n(aether_mpmc *q, const void *items, size_t n);
+AETHER_API size_t aether_mpmc_pop_n(aether_mpmc *q, void *out, size_t n);
+AETHER_API bool aether_mpmc_try_push_u64(aether_mpmc *q, uint64_t value);
+AETHER_API bool aether_mpmc_try_pop_u64(aether_mpmc *q, uint64_t *out);
+AETHER_API size_t aether_mpmc_size(const aether_mpmc *q);
+AETHER_API size_t aether_mpmc_capacity(const aether_mpmc *q);
+AETHER_API size_t aether_mpmc_elem_size(const aether_mpmc *q);
+
+/* TEST ONLY: move an empty, unused queue's indices to index (so tests can cross the 2^32 and 2^64 wraps
+ * without pushing billions of items). AETHER_ERR_BUSY if the queue is not empty. Not thread-safe. */
+AETHER_API aether_status aether_spsc_debug_set_index(aether_spsc *q, uint64_t index);
+AETHER_API aether_status aether_mpmc_debug_set_index(aether_mpmc *q, uint64_t index);
+/* TEST ONLY: the raw 64-bit head (next push position) and tail (next pop position). */
+AETHER_API aether_status aether_spsc_debug_indices(const aether_spsc *q, uint64_t *head, uint64_t *tail);
+AETHER_API aether_status aether_mpmc_debug_indices(const aether_mpmc *q, uint64_t *head, uint64_t *tail);
+
+/* Benchmark loops (pinned threads, one call): a queue kind moves items from thread 0 (CPU 0) to thread 1
+ * (CPU 1). Throughput: items u64 items, ops_per_sec = items/s over the run, ns_per_op its inverse, and the
+ * percentiles are ns per item within 65536-item slices of a second, timed pass (the median slice is the
+ * rate with the slices a preempted thread stalled left out). Round trip: thread 0 sends a u64 through one
+ * queue, thread 1 echoes it back through another, `items` times; ns_per_op = mean round trip and the
+ * percentiles come from a separate pass timing every round trip. PINGPONG is the floor: one cache line
+ * written in turn by the two threads (capacity ignored). */
+enum {
+  AETHER_QBENCH_SPSC = 0,     /* aether_spsc, u64 fast path */
+  AETHER_QBENCH_MPMC = 1,     /* aether_mpmc, u64 fast path */
+  AETHER_QBENCH_MUTEX = 2,    /* a ring guarded by a pthread mutex, same interface (the baseline) */
+  AETHER_QBENCH_PINGPONG = 3, /* one cache line, round trip only */
+  AETHER_QBENCH_SPSC_BATCH = 4, /* aether_spsc moved with push_n/pop_n of up to 256 items */
+  AETHER_QBENCH_MPMC_BATCH = 5
+};
+struct aether_bench_result; /* defined under "benchmark loops" below */
+AETHER_API aether_status aether_bench_queue(int kind, size_t capacity, uint64_t items, bool round_trip,
+                                            struct aether_bench_result *out);
+
+/* ==================== stress (issue 3): verified concurrent load on a queue, the pool or the safe allocator === */
+/* One call starts the threads; the caller polls shared counters and stops them. Every queue item carries its
+ * producer id and sequence number; consumers check per-producer order, counts and checksums. Pool and
+ * allocator users stamp the blocks they own and verify the stamp before freeing or handing them on, so a block
+ * given to two owners is caught. The first violation stops every thread and is kept as a message. */
+enum {
+  AETHER_STRESS_SPSC = 0,
+  AETHER_STRESS_MPMC = 1,
+  AETHER_STRESS_POOL = 2,
+  AETHER_STRESS_ALLOC = 3
+};
+/* Deliberate faults, so a test can prove the checker catches them (never use them otherwise). */
+enum {
+  AETHER_STRESS_INJECT_NONE = 0,
+  AETHER_STRESS_INJECT_LOSE = 1,     /* queues: a producer skips one sequence number (an item "lost") */
+  AETHER_STRESS_INJECT_DUPLICATE = 2, /* queues: a producer sends one item twice */
+  AETHER_STRESS_INJECT_SHARE = 3     /* pool/alloc: a thread keeps writing to a block after handing it on */
+};
+typedef struct aether_stress_config {
+  uint32_t target;    /* AETHER_STRESS_* */
+  uint32_t producers; /* queues: producer threads (spsc: 1); pool/alloc: worker threads */
+  uint32_t consumers; /* queues: consumer threads (spsc: 1); pool/alloc: ignored */
+  uint32_t inject;    /* AETHER_STRESS_INJECT_* */
+  uint64_t ops;       /* stop after this many operations in all (items consumed, blocks freed); 0: until stopped */
+  uint64_t capacity;  /* queues: capacity (power of two); pool: max_blocks (0: 64 per thread); alloc: ignored */
+  uint64_t elem_size; /* queues: item size 1..4096; pool: block size; alloc: largest block size */
+  uint64_t seed;      /* for the random choices of sizes and actions */
+} aether_stress_config;
+typedef struct aether_stress aether_stress;
+/* Counters the threads update as they go (relaxed atomics; read them with aether_stress_poll). */
+typedef struct aether_stress_progress {
+  uint64_t ops;        /* operations completed so far (items consumed; allocs+frees) */
+  uint64_t produced;   /* queues: items pushed; pool/alloc: blocks allocated */
+  uint64_t max_depth;  /* queues: the deepest the queue was seen; pool: most blocks in use; alloc: live blocks */
+  uint64_t violations; /* violations found (the threads stop at the first) */
+  uint64_t elapsed_ns; /* since start */
+  uint32_t running;    /* threads still running */
+  uint32_t finished;   /* 1 once every thread has returned */
+} aether_stress_progress;
+/* Start the threads; NULL with a message on a bad config or when threads cannot be started. */
+AETHER_API aether_stress *aether_stress_start(const aether_stress_config *config);
+/* Ask the threads to stop (producers stop, consumers drain what was pushed); returns at once. */
+AETHER_API void aether_stress_stop(aether_stress *s);
+/* Read the counters now. */
+AETHER_API aether_status aether_stress_poll(const aether_stress *s, aether_stress_progress *out);
+/* Join the threads, run the final checks (totals, checksums, leaks), fill *out, copy the first violation (or
+ * "") into message[0..len), and free s. Returns the number of violations (>= 0), or a negative status. */
+AETHER_API int64_t aether_stress_finish(aether_stress *s, aether_stress_progress *out, char *message, size_t len);
 
 /* ====================================================================== lock-free aligned pool (issue 3) === */
+/* Fixed-size blocks, each aligned to the pool's alignment (a power of two >= 64), zeroed on allocation.
+ * Every block has a 16-byte header (magic number keyed per pool and block, state, free-list link, last
+ * thread), kept out of line in a table per chunk so a user overflow can damage a neighbour's bytes but never
+ * the free list. Allocation and free are lock-free: a per-thread cache of free blocks (no atomics) in front of
+ * a shared free list (a Treiber stack whose head is a 32-bit block index plus a 32-bit version, one 64-bit
+ * CAS, safe against ABA). The pool grows by chunks when empty (mmap under a mutex, off the fast path) up to
+ * max_blocks (0: unbounded, at most 2^32 - 1 blocks).
+ * A double free, a pointer from another pool, an interior or misaligned pointer is reported
+ * ("AETHER POOL ERROR: ..." with the address, on stderr or AETHER_LOG_FILE) and refused with a status; the
+ * free list is never touched for a refused pointer, and nothing is read through it. */
+typedef struct aether_pool aether_pool;
+
+typedef struct aether_pool_info {
+  uint64_t block_size;     /* bytes a block holds, as asked */
+  uint64_t alignment;      /* every block's alignment */
+  uint64_t stride;         /* distance between blocks: block_size rounded up to the alignment */
+  uint64_t total_blocks;   /* blocks in all chunks */
+  uint64_t max_blocks;     /* the limit (0: unbounded) */
+  uint64_t in_use;         /* allocated and not freed (exact when no call is in flight) */
+  uint64_t free_blocks;    /* total_blocks - in_use */
+  uint64_t cached_blocks;  /* free blocks parked in per-thread caches */
+  uint64_t chunks;         /* chunks mapped so far */
+  uint64_t reserved_bytes; /* bytes mapped for blocks and headers */
+  uint64_t allocs;         /* successful allocations */
+  uint64_t frees;          /* successful frees */
+  uint64_t failed_allocs;  /* NULL returns: max_blocks reached or out of memory */
+  uint64_t double_frees;   /* errors refused, by kind */
+  uint64_t invalid_frees;  /* foreign, interior or misaligned pointers */
+  uint64_t corrupted;      /* headers whose magic did not verify */
+  uint64_t reclaimed;      /* free blocks taken back from other threads' caches when the pool ran dry */
+} aether_pool_info; /* what aether_pool_stats() reports */
+
+/* Create a pool of initial_blocks blocks (0: mapped on first use) that may grow to max_blocks (0: no limit).
+ * block_size in [1, 2^30]; alignment a power of two in [64, 2^21]; initial_blocks <= max_blocks when bounded.
+ * NULL on a bad argument (AETHER_ERR_NOT_POWER_OF_TWO, AETHER_ERR_OUT_OF_RANGE, AETHER_ERR_SIZE_OVERFLOW) or
+ * when memory is short (AETHER_ERR_OUT_OF_MEMORY). */
+AETHER_API aether_pool *aether_pool_create(size_t block_size, size_t alignment, size_t initial_blocks,
+                                           size_t max_blocks);
+/* A zeroed block aligned to the pool's alignment, or NULL: AETHER_ERR_LIMIT_REACHED when max_blocks are in
+ * use, AETHER_ERR_OUT_OF_MEMORY when the OS refuses a new chunk. */
+AETHER_API void *aether_pool_alloc(aether_pool *pool);
+/* Return a block: AETHER_OK, or (reported and refused) AETHER_ERR_DOUBLE_FREE, AETHER_ERR_INVALID_POINTER
+ * (not from this pool, or interior), AETHER_ERR_MISALIGNED, AETHER_ERR_CORRUPTED. NULL is a no-op (AETHER_OK). */
+AETHER_API aether_status aether_pool_free(aether_pool *pool, void *block);
+AETHER_API aether_status aether_pool_stats(const aether_pool *pool, aether_pool_info *out);
+/* Give the calling thread's cached free blocks back to the shared list (threads do it when they exit; a
+ * thread that stops using a bounded pool but lives on can call it so other threads can allocate them). */
+AETHER_API aether_status aether_pool_flush_cache(aether_pool *pool);
+/* Unmap the pool. Blocks still allocated are reported ("AETHER POOL: N block(s) still outstanding at destroy:
+ * ...") and their memory is released anyway; returns how many there were. NULL is a no-op (returns 0). No
+ * other thread may use the pool during or after the call. */
+AETHER_API size_t aether_pool_destroy(aether_pool *pool);
+
+/* Benchmark loop: each of threads (1..64) threads does pairs of p = alloc(); free(p) on one shared pool of
+ * block_size-byte, 64-aligned blocks (mode 0: the real pool; mode 1: the same pool with its per-thread caches
+ * off, every pair going to the shared CAS list; mode 2: glibc malloc(block_size)/free in the same loop, the
+ * baseline). Same passes as aether_bench_alloc; each thread's pointer escapes to a line of its own. */
+AETHER_API aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uint32_t threads,
+                                           struct aether_bench_result *out);
 
 /* ========================================================================= SIMD state vectors (issue 4) === */
 /* A state vector of num_qubits qubits: 2^num_qubits complex amplitudes held as two float32 arrays, re[] and

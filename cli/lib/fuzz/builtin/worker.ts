@@ -4,6 +4,7 @@
 //   fuzz <target> <seed> <seconds> <runs> <maxLen> <marker> [corpus dirs...]
 //   first <target> <marker> <files...>      run the files in order; report the first that fails
 //   repro <target> <file> [-v]              run one input with the step-by-step account
+import { writeErr, writeOut } from "../../output.ts";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FuzzFailure } from "../producer.ts";
@@ -11,7 +12,7 @@ import { BUILTIN_TARGETS } from "./index.ts";
 import type { BuiltinTarget } from "./types.ts";
 
 function say(obj: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
+  writeOut(`${JSON.stringify(obj)}\n`);
 }
 
 function message(e: unknown): string {
@@ -95,9 +96,9 @@ function main(argv: string[]): number {
     const verbose = argv[3] === "-v";
     const prog = target.decode(data);
     try {
-      target.run(prog, verbose ? (l) => process.stdout.write(`${l}\n`) : undefined);
+      target.run(prog, verbose ? (l) => writeOut(`${l}\n`) : undefined);
     } catch (e) {
-      process.stderr.write(`${message(e)}\n`);
+      writeErr(`${message(e)}\n`);
       return 1;
     }
     return 0;
