@@ -265,9 +265,16 @@ function open(): NonNullable<typeof loaded> {
   try {
     loaded = { lib: dlopen(path, symbols), path, variant };
   } catch (e) {
+    const message = (e as Error).message.split("\n")[0]!;
     const runtime = variant !== "custom" ? VARIANTS[variant].runtime : undefined;
-    const hint = runtime ? ` (the ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${runtime}))` : "";
-    throw new LibraryError(`cannot load ${path}: ${(e as Error).message.split("\n")[0]}${hint}`);
+    // A symbol the table names and the file lacks: the library was built from older sources.
+    const stale = variant !== "custom" && /Symbol ".*" not found/.test(message);
+    const hint = stale
+      ? ` (built from older sources: run \`npx aether build${variant === "release" ? "" : ` --variant ${variant}`}\`)`
+      : runtime
+        ? ` (the ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${runtime}))`
+        : "";
+    throw new LibraryError(`cannot load ${path}: ${message}${hint}`);
   }
   return loaded;
 }
