@@ -53,6 +53,9 @@ void _ae_report_traced(aether_memory_error_kind kind, const void *addr, uint64_t
 #define _ae_report(kind, addr, size, detail, ...) _ae_report_traced(kind, addr, size, detail, 0, 0, __VA_ARGS__)
 /* Write a line (a newline is added) to the diagnostics sink, whatever the quiet option says. */
 void _ae_log_line(const char *line, size_t len);
+/* abort() for abort_on_error, after a report. Not declared noreturn on purpose: under ASan a call to a noreturn
+ * function unpoisons the thread's stack first, which fails on a thread Bun started (see report.c). */
+void _ae_abort_on_request(void);
 /* Switch the sink to path ("" for stderr); returns a status. */
 aether_status _ae_report_set_log_file(const char *path);
 /* Copy the current log file path into out. */
