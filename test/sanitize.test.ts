@@ -320,6 +320,7 @@ describe("usage and missing tools", () => {
     [["--driver", "test/fixtures/sanitize/README"], /expected a C file/],
     [["--driver", "lsan:test/fixtures/sanitize/data_race.c"], /the sanitizer before ':' must be asan, ubsan, tsan or msan/],
     [["--only", "no-such-scenario"], /--only no-such-scenario matches no scenario/],
+    [["--asan", "--driver", "msan:test/fixtures/sanitize/uninit_read.c"], /msan is not part of this run \(add --msan\)/],
     [["--bogus"], /Unsupported option name/],
   ])("%j is a usage error: exit 2, one line", (args, pattern) => {
     const r = aether(["sanitize", ...(args as string[])]);

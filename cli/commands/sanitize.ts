@@ -62,6 +62,10 @@ export class SanitizeCommand extends AetherCommand {
     const named = SANITIZERS.filter((s) => this[s]);
     const sanitizers = named.length ? named : SANITIZERS;
     const drivers = (this.driver ?? []).map((d) => this.checkDriver(d));
+    for (const d of drivers) {
+      const only = /^(asan|ubsan|tsan|msan):/.exec(d)?.[1] as SanitizerName | undefined;
+      if (only && !sanitizers.includes(only)) throw new UsageError(`--driver ${d}: ${only} is not part of this run (add --${only})`);
+    }
     const opts = {
       sanitizers,
       explicit: named.length > 0,
@@ -151,8 +155,9 @@ export class SanitizeCommand extends AetherCommand {
 
   private printRun(r: SanitizerRun): void {
     const rel = (p: string) => (p.startsWith(`${PACKAGE_ROOT}/`) ? relative(PACKAGE_ROOT, p) : p);
-    if (r.verdict === "skip") {
-      this.out(`  ${verdictText("skip")}  ${r.reason}`);
+    if (r.verdict === "skip" || !r.library) {
+      // skipped, or it could not start (a named sanitizer this machine cannot run, a build that failed)
+      this.out(`  ${verdictText(r.verdict)}  ${r.reason}`);
       return;
     }
     if (r.library) this.out(`  library   ${rel(r.library)} (${r.hooks} ${SANITIZER[r.sanitizer].hookPrefix}* hooks, built in ${(r.buildSeconds ?? 0).toFixed(1)} s)`);
