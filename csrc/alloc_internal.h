@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 
 /* ---------------------------------------------------------------------------------------- options --- */
@@ -52,6 +53,9 @@ void _ae_report_traced(aether_memory_error_kind kind, const void *addr, uint64_t
 #define _ae_report(kind, addr, size, detail, ...) _ae_report_traced(kind, addr, size, detail, 0, 0, __VA_ARGS__)
 /* Write a line (a newline is added) to the diagnostics sink, whatever the quiet option says. */
 void _ae_log_line(const char *line, size_t len);
+/* abort() for abort_on_error, after a report. Not declared noreturn on purpose: under ASan a call to a noreturn
+ * function unpoisons the thread's stack first, which fails on a thread Bun started (see report.c). */
+void _ae_abort_on_request(void);
 /* Switch the sink to path ("" for stderr); returns a status. */
 aether_status _ae_report_set_log_file(const char *path);
 /* Copy the current log file path into out. */
@@ -92,13 +96,44 @@ static inline uint32_t _ae_header_check(const void *user, uint64_t size, uint32_
 /* One 64-bit word per block: bits 0-3 state, 4-19 user offset from the block start in 16-byte units, 20-25 size
  * class, 26-63 requested size. Packing it in one word lets a single CAS claim a block for freeing, and lets a
  * quarantined block be found again from its user pointer and this word alone. */
-enum { AE_STATE_NEVER = 0, AE_STATE_LIVE = 1, AE_STATE_QUARANTINED = 2, AE_STATE_FREE = 3 };
+enum { AE_STATE_NEVER = 0, AE_STATE_LIVE = 1, AE_STATE_QUARANTINED = 2, AE_STATE_FREE = 3, AE_STATE_BUSY = 4 };
 #define AE_META(size, off, cls, state) \
   (((uint64_t)(size) << 26) | ((uint64_t)(cls) << 20) | ((uint64_t)((off) >> 4) << 4) | (uint64_t)(state))
 #define AE_META_STATE(m) ((unsigned)((m) & 0xf))
 #define AE_META_OFF(m) ((size_t)(((m) >> 4) & 0xffff) << 4)
 #define AE_META_CLS(m) ((unsigned)(((m) >> 20) & 0x3f))
 #define AE_META_SIZE(m) ((size_t)((m) >> 26))
+
+/* BUSY: a live block held for a moment by a thread that reads or rewrites its header and guards while other
+ * threads may be using the allocator: a heap walk (check_all, live_blocks, check_leaks) and a resize in place.
+ * The holder swaps the LIVE word for BUSY with an acquire CAS (so it sees the header and guards that the release
+ * store of LIVE published), does its reads or writes, and stores a LIVE word back with release. Whoever else
+ * finds the block BUSY (a free, a realloc, usable_size, another walk) waits for the LIVE word (sched_yield) and
+ * goes on from there. So the header and guards of a live block are never read while written: a walk needs no
+ * validation afterwards, cannot report a block that is being resized as damaged, and is free of data races.
+ * A holder never waits for anything while it holds a block, so no cycle of waits can form; a walk holds the
+ * segment lock, which fork's prepare handler takes too, so no block is BUSY in a child after fork (except one
+ * being resized in place by a thread that does not exist there, which the child cannot own). */
+static inline uint64_t _ae_meta_wait(_Atomic uint64_t *meta) {
+  uint64_t m;
+  while (AE_META_STATE(m = atomic_load_explicit(meta, memory_order_acquire)) == AE_STATE_BUSY) sched_yield();
+  return m;
+}
+/* Hold the block whose word is m (a LIVE word); false, holding nothing, once the word is anything else than m
+ * (the block was freed or resized meanwhile). Waits while another thread holds it. */
+static inline bool _ae_meta_hold(_Atomic uint64_t *meta, uint64_t m) {
+  for (;;) {
+    uint64_t seen = m;
+    if (atomic_compare_exchange_strong_explicit(meta, &seen, (m & ~(uint64_t)0xf) | AE_STATE_BUSY,
+                                                memory_order_acquire, memory_order_relaxed))
+      return true;
+    if (AE_META_STATE(seen) != AE_STATE_BUSY || _ae_meta_wait(meta) != m) return false;
+  }
+}
+/* Give a held block back with its (possibly new) LIVE word. */
+static inline void _ae_meta_unhold(_Atomic uint64_t *meta, uint64_t live) {
+  atomic_store_explicit(meta, live, memory_order_release);
+}
 
 /* ------------------------------------------------------------------------------ segments and runs --- */
 #define AE_SEGMENT_SHIFT 22
@@ -195,6 +230,7 @@ typedef struct ae_heap {
   int in_use;
   /* Counters the owner writes (plain load + store) and other threads read. */
   _Atomic uint64_t allocs, frees, alloc_bytes, freed_bytes, qbytes;
+  _Atomic uint64_t qring_bytes;   /* the quarantine ring's mapping (qcap entries), for the reserved-bytes stat */
   _Atomic int64_t peak_base, peak_local;
   ae_tcache cache[AE_NCLASSES];
 } ae_heap;
@@ -211,8 +247,10 @@ ae_heap *_ae_heap_get(void);          /* the calling thread's heap, created on f
 void _ae_heap_init_global(void);
 /* Refill cache c of h from the central list; returns false only when out of memory. */
 bool _ae_central_refill(ae_heap *h, unsigned cls);
-/* Visit every block whose state is LIVE: fn(user, size, meta_word_ptr, arg). Takes the segment lock. */
-typedef void ae_block_visitor(void *user, size_t size, _Atomic uint64_t *meta, void *arg);
+/* Visit every block whose state is LIVE: fn(user, size, meta_word_ptr, meta_word, arg). Takes the segment lock
+ * (the huge table's lock for huge blocks, which have no meta word: NULL and 0). The visitor holds a small block
+ * (_ae_meta_hold with the word it was given) before it reads the block's header or guards. */
+typedef void ae_block_visitor(void *user, size_t size, _Atomic uint64_t *meta, uint64_t m, void *arg);
 void _ae_heap_visit_live(ae_block_visitor *fn, void *arg);
 /* Sum of all heaps' counters, folding in the threads that exited. */
 void _ae_heap_totals(aether_memory_stats *out);
@@ -335,7 +373,13 @@ bool _ae_huge_lookup(const void *p, unsigned *state, size_t *size);
 bool _ae_huge_claim(const void *p);
 /* Release a quarantined huge block: unmap it, keep a FREED record for double-free diagnosis. */
 void _ae_huge_release(void *p);
+/* Resize in place if the mapping allows; the block is then BUSY (header and guards to rewrite) until
+ * _ae_huge_publish. A new block from _ae_huge_alloc is BUSY too until published. */
 bool _ae_huge_resize_in_place(void *p, size_t new_size);
+void _ae_huge_publish(void *p);
+/* Hold a live huge block of this size (BUSY) to read its header and guards outside the table's lock; false if
+ * it is not live with that size any more. Give it back with _ae_huge_publish. */
+bool _ae_huge_hold(const void *p, size_t size);
 void _ae_huge_visit_live(ae_block_visitor *fn, void *arg);
 uint64_t _ae_huge_reserved_bytes(void);
 void _ae_huge_atfork_prepare(void);

@@ -152,7 +152,6 @@ typedef struct alloc_job {
 } alloc_job;
 
 /* The pointer escapes through this, so the compiler cannot fold a malloc/free pair away. */
-static void *volatile sink;
 
 static inline void *do_alloc(int kind, size_t size) {
   return kind == AETHER_BENCH_SAFE ? aether_safe_malloc(size)
@@ -171,7 +170,7 @@ static void alloc_worker(void *arg, uint32_t index) {
   if (!job->timed) {
     for (uint64_t i = 0; i < job->pairs; i++) {
       void *p = do_alloc(kind, size);
-      sink = p;
+      _ae_escape(p);
       do_free(kind, p);
     }
     return;
@@ -180,7 +179,7 @@ static void alloc_worker(void *arg, uint32_t index) {
   for (uint64_t i = 0; i < job->pairs; i++) {
     const uint64_t t0 = _ae_ticks();
     void *p = do_alloc(kind, size);
-    sink = p;
+    _ae_escape(p);
     do_free(kind, p);
     _ae_latency_add(lat, _ae_ticks() - t0);
   }

@@ -8,6 +8,11 @@
 
 #include <stdbool.h>
 
+/* Keep a benchmark's result alive without storing it anywhere: the empty asm takes the value as an input the
+ * compiler must compute. (A volatile global "sink" written by several timing threads at once is a data race,
+ * which TSan reports, and undefined behaviour in C11.) */
+#define _ae_escape(v) __asm__ volatile("" : : "g"(v) : "memory")
+
 #if defined(__x86_64__)
 #include <x86intrin.h>
 static inline uint64_t _ae_ticks(void) {

@@ -140,16 +140,19 @@ static ae_run *run_new(unsigned cls) {
   return r;
 }
 
-/* Give an empty run's slots back to its segment; its pages go back to the OS. Class lock held. */
+/* Give an empty run's slots back to its segment; its pages go back to the OS. Class lock held.
+ * The pages go first, while the slots are still this run's: once they are marked free, a thread refilling
+ * another class may carve a new run out of them at once (under the segment lock alone), and a later
+ * MADV_DONTNEED would zero that run's fresh blocks, headers, guards and quarantined poison included. */
 static void run_release(ae_run *r) {
   ae_segment *seg = (ae_segment *)((uintptr_t)r & ~(AE_SEGMENT_SIZE - 1));
-  pthread_mutex_lock(&segment_lock);
   const size_t slot = r->head, n = r->nslots;
+  /* The segment stays mapped (its header must stay readable for wild-pointer checks); only the pages go. */
+  madvise(r->start, n * AE_SLOT_SIZE, MADV_DONTNEED);
+  pthread_mutex_lock(&segment_lock);
   for (size_t i = 0; i < n; i++) atomic_store_explicit(&seg->runs[slot + i].kind, AE_SLOT_FREE, memory_order_release);
   seg->used_slots &= ~(((n == 64) ? ~0ull : ((1ull << n) - 1)) << slot);
   pthread_mutex_unlock(&segment_lock);
-  /* The segment stays mapped (its header must stay readable for wild-pointer checks); only the pages go. */
-  madvise(r->start, n * AE_SLOT_SIZE, MADV_DONTNEED);
 }
 
 static void avail_push(ae_central *c, ae_run *r) {
@@ -325,7 +328,8 @@ uint64_t _ae_reserved_bytes(void) {
   pthread_mutex_unlock(&segment_lock);
   pthread_mutex_lock(&heap_list_lock);
   uint64_t hb = heap_count * AE_ALIGN_UP(sizeof(ae_heap), 4096);
-  for (ae_heap *h = heaps; h != NULL; h = h->next) hb += (uint64_t)h->qcap * sizeof(ae_qentry);
+  /* qring_bytes, not qcap: the owner grows its ring without a lock, and qcap is its private field. */
+  for (ae_heap *h = heaps; h != NULL; h = h->next) hb += atomic_load_explicit(&h->qring_bytes, memory_order_relaxed);
   pthread_mutex_unlock(&heap_list_lock);
   return seg + hb;
 }
@@ -339,7 +343,7 @@ void _ae_heap_visit_live(ae_block_visitor *fn, void *arg) {
       for (size_t i = 0; i < r->nblocks; i++) {
         const uint64_t m = atomic_load_explicit(&r->meta[i], memory_order_acquire);
         if (AE_META_STATE(m) != AE_STATE_LIVE) continue;
-        fn(r->start + i * r->block_size + AE_META_OFF(m), AE_META_SIZE(m), &r->meta[i], arg);
+        fn(r->start + i * r->block_size + AE_META_OFF(m), AE_META_SIZE(m), &r->meta[i], m, arg);
       }
     }
   }

@@ -95,7 +95,7 @@ void *_ae_huge_alloc(size_t size, size_t alignment) {
     r->base = (uintptr_t)base;
     r->maplen = len;
     r->size = size;
-    r->state = AE_STATE_LIVE;
+    r->state = AE_STATE_BUSY; /* until the caller has written the header and guards: _ae_huge_publish */
     mapped_bytes += len;
   }
   pthread_mutex_unlock(&huge_lock);
@@ -108,23 +108,46 @@ void *_ae_huge_alloc(size_t size, size_t alignment) {
 }
 
 bool _ae_huge_lookup(const void *p, unsigned *state, size_t *size) {
+  for (;;) {
+    pthread_mutex_lock(&huge_lock);
+    huge_rec *r = find_locked((uintptr_t)p);
+    if (r != NULL) {
+      *state = r->state;
+      *size = r->size;
+    }
+    pthread_mutex_unlock(&huge_lock);
+    if (r == NULL || *state != AE_STATE_BUSY) return r != NULL;
+    sched_yield(); /* being allocated or resized: wait for its header and guards */
+  }
+}
+
+bool _ae_huge_hold(const void *p, size_t size) {
   pthread_mutex_lock(&huge_lock);
   huge_rec *r = find_locked((uintptr_t)p);
-  if (r != NULL) {
-    *state = r->state;
-    *size = r->size;
-  }
+  const bool ok = r != NULL && r->state == AE_STATE_LIVE && r->size == size;
+  if (ok) r->state = AE_STATE_BUSY;
   pthread_mutex_unlock(&huge_lock);
-  return r != NULL;
+  return ok;
+}
+
+void _ae_huge_publish(void *p) {
+  pthread_mutex_lock(&huge_lock);
+  huge_rec *r = find_locked((uintptr_t)p);
+  if (r != NULL && r->state == AE_STATE_BUSY) r->state = AE_STATE_LIVE;
+  pthread_mutex_unlock(&huge_lock);
 }
 
 bool _ae_huge_claim(const void *p) {
-  pthread_mutex_lock(&huge_lock);
-  huge_rec *r = find_locked((uintptr_t)p);
-  const bool ok = r != NULL && r->state == AE_STATE_LIVE;
-  if (ok) r->state = AE_STATE_QUARANTINED;
-  pthread_mutex_unlock(&huge_lock);
-  return ok;
+  for (;;) {
+    pthread_mutex_lock(&huge_lock);
+    huge_rec *r = find_locked((uintptr_t)p);
+    const bool busy = r != NULL && r->state == AE_STATE_BUSY;
+    const bool ok = r != NULL && r->state == AE_STATE_LIVE;
+    if (ok) r->state = AE_STATE_QUARANTINED;
+    pthread_mutex_unlock(&huge_lock);
+    if (!busy) return ok;
+    sched_yield(); /* held by check_all for a moment */
+  }
 }
 
 void _ae_huge_release(void *p) {
@@ -162,7 +185,10 @@ bool _ae_huge_resize_in_place(void *p, size_t new_size) {
         r->maplen = need;
         ok = true;
       }
-      if (ok) r->size = new_size;
+      if (ok) {
+        r->size = new_size;
+        r->state = AE_STATE_BUSY; /* the caller rewrites the header and guards, then publishes */
+      }
     }
   }
   pthread_mutex_unlock(&huge_lock);
@@ -172,7 +198,7 @@ bool _ae_huge_resize_in_place(void *p, size_t new_size) {
 void _ae_huge_visit_live(ae_block_visitor *fn, void *arg) {
   pthread_mutex_lock(&huge_lock);
   for (size_t i = 0; i < table_cap; i++)
-    if (table[i].user > 1 && table[i].state == AE_STATE_LIVE) fn((void *)table[i].user, table[i].size, NULL, arg);
+    if (table[i].user > 1 && table[i].state == AE_STATE_LIVE) fn((void *)table[i].user, table[i].size, NULL, 0, arg);
   pthread_mutex_unlock(&huge_lock);
 }
 

@@ -182,7 +182,7 @@ static void pool_report(const char *fmt, ...) {
 
 /* Memory errors follow the allocator's abort_on_error option, after the report is out. */
 static void pool_maybe_abort(void) {
-  if (AE_OPT(abort_on_error)) abort();
+  if (AE_OPT(abort_on_error)) _ae_abort_on_request(); /* not abort(): see alloc_internal.h */
 }
 
 /* ------------------------------------------------------------------------------------ helpers --- */

@@ -34,6 +34,7 @@ static bool ring_grow(ae_heap *h, uint32_t want) {
   if (h->qring) munmap(h->qring, (size_t)h->qcap * sizeof(ae_qentry));
   h->qring = ring;
   h->qcap = cap;
+  atomic_store_explicit(&h->qring_bytes, (uint64_t)cap * sizeof(ae_qentry), memory_order_relaxed);
   h->qhead = 0;
   h->qtail = count;
   return true;

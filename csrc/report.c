@@ -75,6 +75,8 @@ void _ae_report_get_log_file(char *out, size_t len) {
  * a stack unpoisoning that fails in a host it did not start (Bun), whose thread stacks it does not know. */
 static void (*volatile abort_on_request)(void) = abort;
 
+void _ae_abort_on_request(void) { abort_on_request(); }
+
 void _ae_report_traced(aether_memory_error_kind kind, const void *addr, uint64_t size, uint64_t detail,
                        uint32_t alloc_trace, uint32_t free_trace, const char *fmt, ...) {
   char line[512];

@@ -146,7 +146,7 @@ static void lookup(const void *p, ae_lookup *lk) {
     if (idx >= r->nblocks) return;
     uint8_t *block = r->start + idx * r->block_size;
     _Atomic uint64_t *meta = &r->meta[idx];
-    const uint64_t m = atomic_load_explicit(meta, memory_order_acquire);
+    const uint64_t m = _ae_meta_wait(meta); /* a block held for a moment (BUSY) is looked at once it is back */
     if (AE_META_STATE(m) == AE_STATE_NEVER || AE_META_OFF(m) != (size_t)((const uint8_t *)p - block)) return;
     lk->where = LK_SMALL;
     lk->state = AE_META_STATE(m);
@@ -249,9 +249,9 @@ static inline __attribute__((always_inline)) void *alloc_small(ae_heap *h, size_
   if (alignment > 16) user = (uint8_t *)AE_ALIGN_UP((uintptr_t)user, alignment);
   header_write(user, size, AE_MAGIC_LIVE);
   guards_write(user, size);
+  record_trace(user, false); /* before the block is published: a heap walk may read its header from then on */
   atomic_store_explicit(c.meta, AE_META(size, (size_t)(user - block), cls, AE_STATE_LIVE), memory_order_release);
   account_alloc(h, size);
-  record_trace(user, false);
   return user;
 }
 
@@ -260,8 +260,9 @@ static void *alloc_huge(ae_heap *h, size_t size, size_t alignment) {
   if (user == NULL) return NULL;
   header_write(user, size, AE_MAGIC_LIVE);
   guards_write(user, size);
-  account_alloc(h, size);
   record_trace(user, false);
+  _ae_huge_publish(user); /* LIVE from here: heap walks may read the header and guards */
+  account_alloc(h, size);
   return user;
 }
 
@@ -331,8 +332,10 @@ static void release(ae_lookup *lk, uint8_t *user, bool check) {
   if (lk->where == LK_SMALL) {
     uint64_t expected = lk->m;
     const uint64_t claimed = (lk->m & ~(uint64_t)0xf) | AE_STATE_QUARANTINED;
-    if (!atomic_compare_exchange_strong_explicit(lk->meta, &expected, claimed, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
+    while (!atomic_compare_exchange_strong_explicit(lk->meta, &expected, claimed, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+      /* held by a heap walk for a moment: try again once it is back as it was */
+      if (AE_META_STATE(expected) == AE_STATE_BUSY && (expected = _ae_meta_wait(lk->meta)) == lk->m) continue;
       report_double_free(lk, user, lk->size); /* another thread freed it between our lookup and our claim */
       return;
     }
@@ -418,19 +421,17 @@ void *aether_safe_realloc(void *ptr, size_t new_size) {
   uint8_t *user = ptr;
   verify_fast(user, lk.size);
   ae_heap *h = _ae_heap_get();
-  /* In place when the block has room for the new size and its back guard. */
+  /* In place when the block has room for the new size and its back guard. The block is held (BUSY) while its
+   * header and guards are rewritten, so a heap walk never reads them half old, half new. */
   bool in_place = false;
   if (lk.where == LK_SMALL) {
     const size_t off = (size_t)(user - lk.block);
     if (off + new_size + _ae_back_guard <= lk.run->block_size) {
-      uint64_t expected = lk.m;
-      in_place = atomic_compare_exchange_strong_explicit(lk.meta, &expected,
-                                                         AE_META(new_size, off, AE_META_CLS(lk.m), AE_STATE_LIVE),
-                                                         memory_order_acq_rel, memory_order_acquire);
-      if (!in_place) { /* freed by another thread while we looked */
+      if (!_ae_meta_hold(lk.meta, lk.m)) { /* freed by another thread while we looked */
         report_invalid_realloc(&lk, ptr, lk.size);
         return NULL;
       }
+      in_place = true;
     }
   } else {
     in_place = _ae_huge_resize_in_place(user, new_size);
@@ -438,6 +439,10 @@ void *aether_safe_realloc(void *ptr, size_t new_size) {
   if (in_place) {
     header_write(user, new_size, AE_MAGIC_LIVE);
     guards_write(user, new_size);
+    if (lk.where == LK_SMALL)
+      _ae_meta_unhold(lk.meta, AE_META(new_size, (size_t)(user - lk.block), AE_META_CLS(lk.m), AE_STATE_LIVE));
+    else
+      _ae_huge_publish(user);
     if (h != NULL) {
       account_free(h, lk.size);
       account_alloc(h, new_size);
@@ -473,13 +478,18 @@ typedef struct top_k {
   uint64_t count, bytes;
 } top_k;
 
-static void top_k_visit(void *user, size_t size, _Atomic uint64_t *meta, void *arg) {
-  (void)meta;
+static void top_k_visit(void *user, size_t size, _Atomic uint64_t *meta, uint64_t m, void *arg) {
   top_k *t = arg;
+  if (t->max == 0) {
+    t->count++;
+    t->bytes += size;
+    return;
+  }
+  if (meta != NULL && !_ae_meta_hold(meta, m)) return; /* freed or resized since the walk read its word */
+  aether_memory_block b = {(uint64_t)(uintptr_t)user, size, header_of(user)->alloc_trace, 0};
+  if (meta != NULL) _ae_meta_unhold(meta, m);
   t->count++;
   t->bytes += size;
-  if (t->max == 0) return;
-  aether_memory_block b = {(uint64_t)(uintptr_t)user, size, header_of(user)->alloc_trace, 0};
   size_t i;
   if (t->filled < t->max) {
     i = t->filled++;
@@ -577,25 +587,29 @@ typedef struct check_state {
   struct {
     uint8_t *user;
     size_t size;
+    _Atomic uint64_t *meta;
+    uint64_t m;
   } found[AE_CHECK_MAX_FINDINGS];
   size_t nfound, damaged;
 } check_state;
 
-/* Guards of blocks owned by other threads are read while those threads may write their own user bytes next
- * to them; the meta word is re-read so a block freed meanwhile is skipped. */
-__attribute__((no_sanitize("thread"))) static void check_visit(void *user, size_t size, _Atomic uint64_t *meta,
-                                                                 void *arg) {
+/* The block is held (BUSY) while its header and guards are read: its owner may free or resize it meanwhile,
+ * and then waits for the few loads below. The owner's own user bytes next to the guards are not touched. */
+static void check_visit(void *user, size_t size, _Atomic uint64_t *meta, uint64_t m, void *arg) {
   check_state *st = arg;
-  const uint64_t before = meta ? atomic_load_explicit(meta, memory_order_acquire) : 0;
+  if (meta != NULL && !_ae_meta_hold(meta, m)) return; /* freed or resized since the walk read its word */
   const ae_header *h = header_of(user);
   const bool bad = front_guard_damage(user) != 0 || back_guard_damage(user, size) != 0 ||
                    h->magic != AE_MAGIC_LIVE || h->size != size ||
                    h->check != _ae_header_check(user, size, AE_MAGIC_LIVE);
-  if (!bad || (meta && atomic_load_explicit(meta, memory_order_acquire) != before)) return;
+  if (meta != NULL) _ae_meta_unhold(meta, m);
+  if (!bad) return;
   st->damaged++;
   if (st->nfound < AE_CHECK_MAX_FINDINGS) {
     st->found[st->nfound].user = user;
     st->found[st->nfound].size = size;
+    st->found[st->nfound].meta = meta;
+    st->found[st->nfound].m = m;
     st->nfound++;
   }
 }
@@ -606,7 +620,16 @@ size_t aether_memory_check_all(void) {
   if (st == MAP_FAILED) return 0;
   _ae_heap_visit_live(check_visit, st);
   _ae_huge_visit_live(check_visit, st);
-  for (size_t i = 0; i < st->nfound; i++) verify_block(st->found[i].user, st->found[i].size);
+  /* Reported after the walk (no lock held while a user hook runs), each block held again while it is read. */
+  for (size_t i = 0; i < st->nfound; i++) {
+    _Atomic uint64_t *meta = st->found[i].meta;
+    uint8_t *user = st->found[i].user;
+    const bool held = meta != NULL ? _ae_meta_hold(meta, st->found[i].m) : _ae_huge_hold(user, st->found[i].size);
+    if (!held) continue; /* freed or resized since: that call checked it */
+    verify_block(user, st->found[i].size);
+    if (meta != NULL) _ae_meta_unhold(meta, st->found[i].m);
+    else _ae_huge_publish(user);
+  }
   const size_t damaged = st->damaged + _ae_quarantine_verify_own();
   munmap(st, sizeof(check_state));
   return damaged;

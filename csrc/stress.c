@@ -134,7 +134,8 @@ static inline uint64_t seq_mask(const struct aether_stress *s) {
 }
 
 static void item_write(const struct aether_stress *s, uint8_t *item, uint32_t id, uint64_t seq) {
-  const uint64_t word = ((uint64_t)id << s->seqbits) * (s->idbits != 0) | (seq & seq_mask(s));
+  /* With one producer there are no id bits and seqbits is 64: shifting by 64 is undefined, not 0 (UBSan). */
+  const uint64_t word = (s->idbits != 0 ? (uint64_t)id << s->seqbits : 0) | (seq & seq_mask(s));
   memcpy(item, &word, s->word_bytes); /* little-endian: the low bytes */
   if (s->cfg.elem_size > 8) {
     uint64_t x = mix64(((uint64_t)id << 56) ^ seq);

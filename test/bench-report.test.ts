@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchDocument } from "../cli/lib/bench/types.ts";
-import { which } from "../cli/lib/tools.ts";
+import { toolEnv, which } from "../cli/lib/tools.ts";
 import { aether, ROOT, type Ran } from "./helpers/run.ts";
 
 // Benchmarks run in child processes; on a busy shared machine some take more than the 5 s default.
@@ -41,7 +41,8 @@ function runChromium(args: string[]): { code: number; stdout: string; stderr: st
     "--hide-scrollbars",
     `--user-data-dir=${profile}`,
   ];
-  const r = Bun.spawnSync({ cmd: [chromium(), ...flags, ...args], stdout: "pipe", stderr: "pipe", timeout: 90_000 });
+  // toolEnv: the browser is not ours, and gets no sanitizer runtime this suite may run under (aether sanitize).
+  const r = Bun.spawnSync({ cmd: [chromium(), ...flags, ...args], env: toolEnv(), stdout: "pipe", stderr: "pipe", timeout: 90_000 });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 

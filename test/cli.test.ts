@@ -51,14 +51,23 @@ describe("usage errors: one line, exit 2", () => {
 
 describe("library selection", () => {
   test("a sanitizer variant that is missing, or loaded without its runtime, says what to do: exit 1, one line", () => {
-    const built = existsSync(join(ROOT, "build", "ubsan", "libaether-ubsan.so"));
-    const r = aether(["info"], { env: { AETHER_VARIANT: "ubsan", AETHER_LIB: undefined, LD_PRELOAD: undefined } });
+    // ASan must be the process's first library: without LD_PRELOAD its runtime would abort the process instead
+    const built = existsSync(join(ROOT, "build", "asan", "libaether-asan.so"));
+    const r = aether(["info"], { env: { AETHER_VARIANT: "asan", AETHER_LIB: undefined, LD_PRELOAD: undefined } });
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
     if (built)
-      expect(r.stderr).toMatch(/cannot load .*libaether-ubsan\.so: .*\(a ubsan library needs LD_PRELOAD=\$\(gcc -print-file-name=libubsan\.so\)\)/);
+      expect(r.stderr).toMatch(/cannot load .*libaether-asan\.so: its runtime is not loaded \(the asan library needs LD_PRELOAD=\$\(gcc -print-file-name=libasan\.so\)\)/);
     else
-      expect(r.stderr).toMatch(/libaether \(ubsan\) not found at .*build\/ubsan\/libaether-ubsan\.so: run `npx aether build --variant ubsan`/);
+      expect(r.stderr).toMatch(/libaether \(asan\) not found at .*build\/asan\/libaether-asan\.so: run `npx aether build --variant asan`/);
+  });
+
+  test("the msan variant is refused in Bun with the reason (MemorySanitizer needs the whole process instrumented)", () => {
+    const built = existsSync(join(ROOT, "build", "msan", "libaether-msan.so"));
+    const r = aether(["info"], { env: { AETHER_VARIANT: "msan", AETHER_LIB: undefined, LD_PRELOAD: undefined } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(built ? /cannot load .*libaether-msan\.so into Bun: MemorySanitizer needs every line of the process instrumented/ : /libaether \(msan\) not found/);
   });
 
   test("AETHER_LIB pointing nowhere is named", () => {

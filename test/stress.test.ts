@@ -1,7 +1,7 @@
 // `aether stress` as users run it: summaries (human and JSON), native threads and Workers, planted faults
 // caught with exit 1 and one line, usage mistakes with exit 2, and its part of `aether check`.
 import { describe, expect, test } from "bun:test";
-import { aether } from "./helpers/run.ts";
+import { aether, NO_WORKERS_UNDER_TSAN } from "./helpers/run.ts";
 
 function json(args: string[]) {
   const r = aether(["stress", ...args, "--json"]);
@@ -60,7 +60,9 @@ describe("aether stress: runs", () => {
     expect(r.data.results.map((x: { target: string }) => x.target)).toEqual(["spsc", "mpmc", "pool", "alloc"]);
   });
 
-  test("--workers: Bun Workers through the FFI, for every target", () => {
+  // Skipped under TSan only, where Bun's Workers deadlock by themselves (see NO_WORKERS_UNDER_TSAN); the native
+  // stress drivers (stress/*) run every target under TSan.
+  test.skipIf(NO_WORKERS_UNDER_TSAN)("--workers: Bun Workers through the FFI, for every target", () => {
     for (const [target, workers] of [["spsc", 2], ["mpmc", 3], ["pool", 2], ["alloc", 2]] as const) {
       const r = json([target, "--workers", String(workers), "--ops", "20000"]);
       expect(r.code).toBe(0);
@@ -70,13 +72,14 @@ describe("aether stress: runs", () => {
 });
 
 describe("aether stress: violations exit 1 with what, where and when", () => {
-  test.each([
+  test.each(([
     [["spsc", "--inject", "lose"], /^aether stress: spsc: FIFO order violated \(skipped ahead: lost or reordered\): expected seq 1000, got 1001 after 1000 ops$/],
     [["mpmc", "--inject", "lose", "--ops", "100000"], /^aether stress: mpmc: producer \d sent \d+ items but \d+ were received \(lost\) after \d+ ops$/],
     [["spsc", "--inject", "duplicate", "--workers", "2"], /^aether stress: spsc: FIFO order violated \(.*duplicated.*\): expected seq \d+, got 1000 at worker consumer 0 after \d+ ops$/],
     [["pool", "--inject", "share"], /^aether stress: pool: block 0x[0-9a-f]+ .*after \d+ ops/],
     [["alloc", "--inject", "share"], /^aether stress: alloc: block 0x[0-9a-f]+ .*(after \d+ ops|double free)/],
-  ] as const)("%j", (args, re) => {
+    // (the --workers case is left out under TSan only, where Bun's Workers deadlock by themselves)
+  ] as [string[], RegExp][]).filter(([args]) => !(NO_WORKERS_UNDER_TSAN && args.includes("--workers"))))("%j", (args, re) => {
     const r = aether(["stress", ...args, "--duration", "10"]);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("aether stress:"));

@@ -5,6 +5,7 @@ import { devpoolCheck } from "./devpool.ts";
 import { fuzzCheck } from "./fuzz.ts";
 import { layoutCheck } from "./layout.ts";
 import { runCheck } from "./run.ts";
+import { sanitizeCheck } from "./sanitize.ts";
 import { simdCheck } from "./simd.ts";
 import { stackCheck } from "./stack.ts";
 import { stressCheck } from "./stress.ts";
@@ -20,4 +21,5 @@ export const CHECKS: CheckDef[] = [
   layoutCheck,
   benchCheck,
   fuzzCheck,
+  sanitizeCheck,
 ];

@@ -8,6 +8,7 @@ import { InfoCommand } from "./info.ts";
 import { LayoutCommand } from "./layout.ts";
 import { PoolsDemoCommand, PoolsReplayCommand } from "./pools.ts";
 import { RunCommand } from "./run.ts";
+import { SanitizeCommand } from "./sanitize.ts";
 import { SimdCommand } from "./simd.ts";
 import { StackCommand } from "./stack.ts";
 import { StressCommand } from "./stress.ts";
@@ -26,4 +27,5 @@ export const COMMANDS = [
   LayoutCommand,
   FuzzCommand,
   BenchCommand,
+  SanitizeCommand,
 ];

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BUILD_ROOT, PACKAGE_ROOT, VARIANTS, type VariantName, variantPath } from "../native/ffi.ts";
-import { findClang, INSTALL_CLANG_HINT, which } from "./tools.ts";
+import { findClang, INSTALL_CLANG_HINT, toolEnv, which } from "./tools.ts";
 
 export class BuildError extends Error {
   override name = "BuildError";
@@ -39,7 +39,7 @@ export function buildVariant(opts: BuildOptions): string {
     cwd: PACKAGE_ROOT,
     stdout: opts.quiet ? "pipe" : "inherit",
     stderr: opts.quiet ? "pipe" : "inherit",
-    env: { ...process.env },
+    env: toolEnv(),
   });
   if (r.exitCode !== 0) {
     const tail = opts.quiet ? `\n${(r.stdout?.toString() ?? "") + (r.stderr?.toString() ?? "")}`.split("\n").slice(-15).join("\n") : "";

@@ -2,6 +2,24 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
+/** A sanitizer runtime's file name (gcc's libasan.so.8, clang's libclang_rt.tsan-x86_64.so, ...). */
+export const SANITIZER_RUNTIME = /lib(a|t|ub|m|l)san\.so|libclang_rt\.(a|t|ub|m|l)san/;
+const SANITIZER_OPTIONS = ["ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "MSAN_OPTIONS", "LSAN_OPTIONS"];
+
+/** The environment for a program started by this process that is not the one under test (a compiler, a shell, a
+ * browser, a separately built sanitizer binary): without a sanitizer runtime this process was started with, nor
+ * its options (aether sanitize runs the test suite under LD_PRELOAD=libtsan.so and the like). A compiler gains
+ * nothing from it, gcc 12's preloaded TSan runtime crashes every shell (dash and bash call a sigsetjmp it has not
+ * resolved), which is how ninja runs each build step, and a clang-built sanitizer binary cannot take gcc's. */
+export function toolEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !SANITIZER_OPTIONS.includes(k)) out[k] = v;
+  const kept = (out.LD_PRELOAD ?? "").split(/[: ]/).filter((p) => p && !SANITIZER_RUNTIME.test(p));
+  if (kept.length) out.LD_PRELOAD = kept.join(":");
+  else delete out.LD_PRELOAD;
+  return out;
+}
+
 export function which(cmd: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(":")) {
     if (!dir) continue;

@@ -2,7 +2,7 @@
 // whole native surface, grouped by component; typed wrappers live next to it (memory.ts, bench.ts, ...), so
 // callers never touch a raw symbol. The library is loaded on first use, so `aether --help` needs no build.
 import { CString, dlopen, FFIType, type Pointer } from "bun:ffi";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const PACKAGE_ROOT = resolve(import.meta.dir, "..", "..");
@@ -13,15 +13,16 @@ export interface Variant {
   name: VariantName;
   sanitize: string; // the CMake AETHER_SANITIZE value
   file: string; // library file name inside build/<name>/
-  runtime?: string; // the sanitizer runtime a host process must preload (gcc's)
+  runtime?: string; // the sanitizer runtime a host process preloads (gcc's)
+  preloadOnly?: boolean; // the runtime cannot be loaded after the process started (ASan, TSan)
   clangOnly?: boolean;
 }
 
 export const VARIANTS: Record<VariantName, Variant> = {
   release: { name: "release", sanitize: "", file: "libaether.so" },
-  asan: { name: "asan", sanitize: "address", file: "libaether-asan.so", runtime: "libasan.so" },
+  asan: { name: "asan", sanitize: "address", file: "libaether-asan.so", runtime: "libasan.so", preloadOnly: true },
   ubsan: { name: "ubsan", sanitize: "undefined", file: "libaether-ubsan.so", runtime: "libubsan.so" },
-  tsan: { name: "tsan", sanitize: "thread", file: "libaether-tsan.so", runtime: "libtsan.so" },
+  tsan: { name: "tsan", sanitize: "thread", file: "libaether-tsan.so", runtime: "libtsan.so", preloadOnly: true },
   msan: { name: "msan", sanitize: "memory", file: "libaether-msan.so", clangOnly: true },
 };
 
@@ -260,14 +261,44 @@ function open(): NonNullable<typeof loaded> {
           : `run \`npx aether build --variant ${variant}\``;
     throw new LibraryError(`libaether (${variant}) not found at ${path}: ${how}`);
   }
+  if (variant !== "custom") refuseWithoutRuntime(variant, path);
   try {
     loaded = { lib: dlopen(path, symbols), path, variant };
   } catch (e) {
+    const message = (e as Error).message.split("\n")[0]!;
     const runtime = variant !== "custom" ? VARIANTS[variant].runtime : undefined;
-    const hint = runtime ? ` (a ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${runtime}))` : "";
-    throw new LibraryError(`cannot load ${path}: ${(e as Error).message.split("\n")[0]}${hint}`);
+    // A symbol the table names and the file lacks: the library was built from older sources.
+    const stale = variant !== "custom" && /Symbol ".*" not found/.test(message);
+    const hint = stale
+      ? ` (built from older sources: run \`npx aether build${variant === "release" ? "" : ` --variant ${variant}`}\`)`
+      : runtime
+        ? ` (the ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${runtime}))`
+        : "";
+    throw new LibraryError(`cannot load ${path}: ${message}${hint}`);
   }
   return loaded;
+}
+
+/** Say what to do, in one line, instead of letting a sanitizer runtime abort the process: ASan and TSan must be
+ * the first library of the process (LD_PRELOAD), and MSan needs the whole process instrumented, which Bun is not. */
+function refuseWithoutRuntime(variant: VariantName, path: string): void {
+  const v = VARIANTS[variant];
+  if (v.clangOnly) {
+    throw new LibraryError(
+      `cannot load ${path} into Bun: MemorySanitizer needs every line of the process instrumented; link it into a C program built with clang -fsanitize=memory (aether sanitize --msan does)`,
+    );
+  }
+  if (!v.preloadOnly || !v.runtime) return;
+  let maps = "";
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    return; // cannot tell: let dlopen decide
+  }
+  const base = v.runtime.replace(/\.so$/, "");
+  if (!new RegExp(`/${base}\\.so(\\.\\d+)*$`, "m").test(maps)) {
+    throw new LibraryError(`cannot load ${path}: its runtime is not loaded (the ${variant} library needs LD_PRELOAD=$(gcc -print-file-name=${v.runtime}))`);
+  }
 }
 
 /** The raw symbols; loads the library on first use. */

@@ -51,3 +51,22 @@ export function runSnippet(code: string, opts: { env?: Record<string, string | u
 export function diagnostics(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.startsWith("AETHER MEMORY"));
 }
+
+/** Bun Workers cannot run under ThreadSanitizer: with gcc 12's TSan runtime preloaded into Bun (aether sanitize
+ * --tsan), Bun deadlocks in its own thread synchronization in about one run in two, with no libaether code in any
+ * thread's stack (reproduced with Workers doing plain JavaScript: Bun is not instrumented, TSan only intercepts
+ * its pthread calls). Tests that need Workers skip under AETHER_VARIANT=tsan; aether sanitize --tsan checks the
+ * same concurrency with native threads against the instrumented library (alloc/threads, alloc/concurrent-walks,
+ * devpool/threads). */
+export const NO_WORKERS_UNDER_TSAN = process.env.AETHER_VARIANT === "tsan";
+
+/** Environment overrides for a program that is not the one under test (a separately built sanitizer binary, a
+ * shell, a browser): no sanitizer runtime or options this suite may run under (aether sanitize preloads one). */
+export const WITHOUT_SANITIZER: Record<string, undefined> = {
+  LD_PRELOAD: undefined,
+  ASAN_OPTIONS: undefined,
+  UBSAN_OPTIONS: undefined,
+  TSAN_OPTIONS: undefined,
+  MSAN_OPTIONS: undefined,
+  LSAN_OPTIONS: undefined,
+};

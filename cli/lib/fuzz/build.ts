@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PACKAGE_ROOT } from "../../native/ffi.ts";
-import { findClang, gccRuntime, INSTALL_CLANG_HINT, which } from "../tools.ts";
+import { findClang, gccRuntime, INSTALL_CLANG_HINT, toolEnv, which } from "../tools.ts";
 import { FUZZ_BUILD_DIR, FUZZ_DIR, type CTarget } from "./targets.ts";
 
 export type Sanitizer = "address" | "undefined";
@@ -82,7 +82,7 @@ function flags(cc: string, c: BuildConfig, forLibrary: boolean): string[] {
 }
 
 async function run(cmd: string[], what: string): Promise<void> {
-  const p = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: toolEnv() });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) {
     const tail = `${out}${err}`.trim().split("\n").slice(-12).join("\n");

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../native/ffi.ts";
-import { which } from "../tools.ts";
+import { toolEnv, which } from "../tools.ts";
 import { parseLine, summarize, type FuzzResult, type Progress } from "./libfuzzer.ts";
 import { ARTIFACTS_DIR, corpusDir, FUZZ_BUILD_DIR } from "./targets.ts";
 
@@ -74,7 +74,7 @@ export async function runJazzer(name: string, bundle: string, st: Extract<Jazzer
   if (opts.runs !== undefined) libfuzzer.push(`-runs=${opts.runs}`);
   const cmd = [st.node, st.cli, bundle, work, corpusDir(name), "--sync", "--", ...libfuzzer];
   const t0 = performance.now();
-  const p = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_PATH: st.nodeModules } });
+  const p = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...toolEnv(), NODE_PATH: st.nodeModules } });
   const prog: Progress = { execs: 0, execPerSec: 0, coverage: 0, features: 0, corpus: 0, seconds: 0 };
   let output = "";
   const dec = new TextDecoder();
@@ -103,6 +103,6 @@ export function replayUnderNode(bundle: string, files: string[]): { code: number
   const script = `const t = require(process.argv[1]); const fs = require("fs"); let n = 0;
 for (const f of process.argv.slice(2)) { process.stderr.write("running " + f + "\\n"); const out = t.fuzz(fs.readFileSync(f)); if (process.env.FUZZ_VERBOSE && out) console.log(out); n++; }
 process.stderr.write("replayed " + n + " inputs\\n");`;
-  const r = Bun.spawnSync({ cmd: [node, "-e", script, bundle, ...files], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env } });
+  const r = Bun.spawnSync({ cmd: [node, "-e", script, bundle, ...files], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: toolEnv() });
   return { code: r.exitCode ?? 1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }

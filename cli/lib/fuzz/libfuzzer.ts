@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { PACKAGE_ROOT } from "../../native/ffi.ts";
+import { toolEnv } from "../tools.ts";
 import { ARTIFACTS_DIR, corpusDir, FUZZ_BUILD_DIR } from "./targets.ts";
 
 export interface Progress {
@@ -110,7 +111,7 @@ export async function runLibFuzzer(target: string, bin: string, opts: RunOptions
   if (opts.fork && opts.fork > 1) args.push(`-fork=${opts.fork}`);
   const cmd = [bin, ...args, work, corpus];
   const t0 = performance.now();
-  const proc = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...SANITIZER_ENV } });
+  const proc = Bun.spawn({ cmd, cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...toolEnv(), ...SANITIZER_ENV } });
   const p: Progress = { execs: 0, execPerSec: 0, coverage: 0, features: 0, corpus: 0, seconds: 0 };
   let output = "";
   const written: string[] = [];
@@ -170,7 +171,7 @@ async function minimize(bin: string, file: string, seconds: number): Promise<str
   const out = `${file}.min`;
   const p = Bun.spawn({
     cmd: [bin, "-minimize_crash=1", `-max_total_time=${seconds}`, `-exact_artifact_path=${out}`, file],
-    cwd: PACKAGE_ROOT, stdout: "ignore", stderr: "ignore", env: { ...process.env, ...SANITIZER_ENV },
+    cwd: PACKAGE_ROOT, stdout: "ignore", stderr: "ignore", env: { ...toolEnv(), ...SANITIZER_ENV },
   });
   await p.exited;
   return existsSync(out) ? out : undefined;
@@ -178,13 +179,13 @@ async function minimize(bin: string, file: string, seconds: number): Promise<str
 
 /** Add to the committed corpus the inputs of the work folder that reach new coverage (libFuzzer -merge=1). */
 export async function mergeInto(bin: string, corpus: string, work: string): Promise<void> {
-  const p = Bun.spawn({ cmd: [bin, "-merge=1", corpus, work], cwd: PACKAGE_ROOT, stdout: "ignore", stderr: "ignore", env: { ...process.env, ...SANITIZER_ENV } });
+  const p = Bun.spawn({ cmd: [bin, "-merge=1", corpus, work], cwd: PACKAGE_ROOT, stdout: "ignore", stderr: "ignore", env: { ...toolEnv(), ...SANITIZER_ENV } });
   await p.exited;
 }
 
 /** Run one input through a target binary (libFuzzer or regression build) with the step-by-step account. */
 export async function reproduce(bin: string, file: string, libfuzzer: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = Bun.spawn({ cmd: libfuzzer ? [bin, "-runs=1", "-detect_leaks=0", file] : [bin, file], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...SANITIZER_ENV, FUZZ_VERBOSE: "1" } });
+  const p = Bun.spawn({ cmd: libfuzzer ? [bin, "-runs=1", "-detect_leaks=0", file] : [bin, file], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...toolEnv(), ...SANITIZER_ENV, FUZZ_VERBOSE: "1" } });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
 }
@@ -192,7 +193,7 @@ export async function reproduce(bin: string, file: string, libfuzzer: boolean): 
 /** Replay files or folders through a regression build; returns how many inputs ran, or the failure. */
 export async function replay(bin: string, paths: string[]): Promise<{ ok: boolean; inputs: number; failed?: string; summary?: string; seconds: number }> {
   const t0 = performance.now();
-  const p = Bun.spawn({ cmd: [bin, ...paths], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...SANITIZER_ENV } });
+  const p = Bun.spawn({ cmd: [bin, ...paths], cwd: PACKAGE_ROOT, stdout: "pipe", stderr: "pipe", env: { ...toolEnv(), ...SANITIZER_ENV } });
   const [, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const seconds = (performance.now() - t0) / 1000;
   const m = /replayed (\d+) inputs/.exec(stderr);
