@@ -305,4 +305,28 @@ static inline size_t _ae_mpmc_size(const aether_mpmc *q) {
 /* Shared by both create functions: the capacity and item-size preconditions, with the message. */
 int _ae_queue_check_args(const char *fn, size_t capacity, size_t elem_size);
 
+/* Argument checks shared by both queues: each refusal names the public function (__func__) and returns ret. */
+#define AE_QUEUE_CHECK(q, ret)                                                                   \
+  do {                                                                                          \
+    if (AE_UNLIKELY((q) == NULL)) {                                                             \
+      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: the queue is NULL", __func__);                 \
+      return ret;                                                                               \
+    }                                                                                           \
+  } while (0)
+#define AE_PTR_CHECK(p, what, ret)                                                              \
+  do {                                                                                          \
+    if (AE_UNLIKELY((p) == NULL)) {                                                             \
+      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: %s is NULL", __func__, what);                  \
+      return ret;                                                                               \
+    }                                                                                           \
+  } while (0)
+#define AE_U64_CHECK(q)                                                                         \
+  do {                                                                                          \
+    if (AE_UNLIKELY((q)->elem_size != 8)) {                                                     \
+      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: the queue's items are %zu bytes, not 8 (use the byte API)", \
+               __func__, (q)->elem_size);                                                        \
+      return false;                                                                             \
+    }                                                                                           \
+  } while (0)
+
 #endif

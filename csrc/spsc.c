@@ -38,63 +38,41 @@ void aether_spsc_destroy(aether_spsc *q) {
   if (q != NULL) munmap(q, q->map_len);
 }
 
-#define AE_SPSC_CHECK(q, ret)                                                                   \
-  do {                                                                                          \
-    if (AE_UNLIKELY((q) == NULL)) {                                                             \
-      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: the queue is NULL", __func__);                 \
-      return ret;                                                                               \
-    }                                                                                           \
-  } while (0)
-#define AE_PTR_CHECK(p, what, ret)                                                              \
-  do {                                                                                          \
-    if (AE_UNLIKELY((p) == NULL)) {                                                             \
-      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: %s is NULL", __func__, what);                  \
-      return ret;                                                                               \
-    }                                                                                           \
-  } while (0)
-#define AE_U64_CHECK(q)                                                                         \
-  do {                                                                                          \
-    if (AE_UNLIKELY((q)->elem_size != 8)) {                                                     \
-      _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "%s: the queue's items are %zu bytes, not 8 (use the byte API)", \
-               __func__, (q)->elem_size);                                                        \
-      return false;                                                                             \
-    }                                                                                           \
-  } while (0)
 
 bool aether_spsc_try_push(aether_spsc *q, const void *item) {
-  AE_SPSC_CHECK(q, false);
+  AE_QUEUE_CHECK(q, false);
   AE_PTR_CHECK(item, "item", false);
   return _ae_spsc_push(q, item);
 }
 
 bool aether_spsc_try_pop(aether_spsc *q, void *out) {
-  AE_SPSC_CHECK(q, false);
+  AE_QUEUE_CHECK(q, false);
   AE_PTR_CHECK(out, "out", false);
   return _ae_spsc_pop(q, out);
 }
 
 size_t aether_spsc_push_n(aether_spsc *q, const void *items, size_t n) {
-  AE_SPSC_CHECK(q, 0);
+  AE_QUEUE_CHECK(q, 0);
   if (n == 0) return 0;
   AE_PTR_CHECK(items, "items", 0);
   return _ae_spsc_push_n(q, items, n);
 }
 
 size_t aether_spsc_pop_n(aether_spsc *q, void *out, size_t n) {
-  AE_SPSC_CHECK(q, 0);
+  AE_QUEUE_CHECK(q, 0);
   if (n == 0) return 0;
   AE_PTR_CHECK(out, "out", 0);
   return _ae_spsc_pop_n(q, out, n);
 }
 
 bool aether_spsc_try_push_u64(aether_spsc *q, uint64_t value) {
-  AE_SPSC_CHECK(q, false);
+  AE_QUEUE_CHECK(q, false);
   AE_U64_CHECK(q);
   return _ae_spsc_push_u64(q, value);
 }
 
 bool aether_spsc_try_pop_u64(aether_spsc *q, uint64_t *out) {
-  AE_SPSC_CHECK(q, false);
+  AE_QUEUE_CHECK(q, false);
   AE_PTR_CHECK(out, "out", false);
   AE_U64_CHECK(q);
   return _ae_spsc_pop_u64(q, out);
