@@ -142,6 +142,29 @@ uint64_t _ae_run_threads(uint32_t n, bool pin, ae_bench_fn *fn, void *arg) {
   return started == n ? (end > t0 ? end - t0 : 1) : 0;
 }
 
+void _ae_bench_pairs_result(aether_bench_result *out, uint64_t wall, uint64_t pairs, uint32_t threads,
+                            ae_bench_fn *fn, void *job, uint64_t *job_pairs, bool *job_timed, ae_latency *lat) {
+  out->ops = pairs * threads;
+  out->elapsed_ns = wall;
+  out->ns_per_op = (double)wall * threads / (double)out->ops;
+  out->ops_per_sec = (double)out->ops * 1e9 / (double)wall;
+  /* The timed pass: every pair timed, up to 1M samples per thread. */
+  const uint64_t samples = pairs < 1000000 ? pairs : 1000000;
+  bool ok = true;
+  for (uint32_t t = 0; t < threads; t++) ok = ok && _ae_latency_init(&lat[t], samples);
+  *job_timed = true;
+  *job_pairs = samples;
+  if (ok && _ae_run_threads(threads, false, fn, job) != 0) {
+    ae_latency all;
+    if (_ae_latency_init(&all, samples * threads)) {
+      for (uint32_t t = 0; t < threads; t++) _ae_latency_merge(&all, &lat[t]);
+      _ae_latency_finish(&all, out);
+    }
+  }
+  for (uint32_t t = 0; t < threads; t++)
+    if (lat[t].ticks) munmap(lat[t].ticks, lat[t].cap * sizeof(uint32_t));
+}
+
 /* ------------------------------------------------------------------------------ allocator loop --- */
 typedef struct alloc_job {
   int allocator;
@@ -215,25 +238,7 @@ aether_status aether_bench_alloc(int allocator, size_t size, uint64_t pairs, uin
   if (wall == 0) {
     rc = _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_bench_alloc: could not start %u threads", threads);
   } else {
-    out->ops = pairs * threads;
-    out->elapsed_ns = wall;
-    out->ns_per_op = (double)wall * threads / (double)out->ops;
-    out->ops_per_sec = (double)out->ops * 1e9 / (double)wall;
-    /* The timed pass: every pair timed, up to 1M samples per thread. */
-    const uint64_t samples = pairs < 1000000 ? pairs : 1000000;
-    bool ok = true;
-    for (uint32_t t = 0; t < threads; t++) ok = ok && _ae_latency_init(&job->lat[t], samples);
-    job->timed = true;
-    job->pairs = samples;
-    if (ok && _ae_run_threads(threads, false, alloc_worker, job) != 0) {
-      ae_latency all;
-      if (_ae_latency_init(&all, samples * threads)) {
-        for (uint32_t t = 0; t < threads; t++) _ae_latency_merge(&all, &job->lat[t]);
-        _ae_latency_finish(&all, out);
-      }
-    }
-    for (uint32_t t = 0; t < threads; t++)
-      if (job->lat[t].ticks) munmap(job->lat[t].ticks, job->lat[t].cap * sizeof(uint32_t));
+    _ae_bench_pairs_result(out, wall, pairs, threads, alloc_worker, job, &job->pairs, &job->timed, job->lat);
   }
   munmap(job, sizeof(alloc_job));
   return rc;

@@ -52,4 +52,10 @@ void _ae_hist_load_last(const uint32_t *sorted_ticks, size_t n, uint64_t overhea
 typedef void ae_bench_fn(void *arg, uint32_t index);
 uint64_t _ae_run_threads(uint32_t n, bool pin, ae_bench_fn *fn, void *arg);
 
+/* After an untimed pass of `pairs` operations per thread took `wall` ns: fill out's throughput fields, then run
+ * fn again with every operation timed (the worker reads *job_timed and *job_pairs, records into lat[thread],
+ * up to 1M samples per thread) and fill the percentiles. */
+void _ae_bench_pairs_result(aether_bench_result *out, uint64_t wall, uint64_t pairs, uint32_t threads,
+                            ae_bench_fn *fn, void *job, uint64_t *job_pairs, bool *job_timed, ae_latency *lat);
+
 #endif

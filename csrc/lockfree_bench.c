@@ -320,24 +320,7 @@ aether_status aether_bench_pool(int mode, size_t block_size, uint64_t pairs, uin
   } else if (atomic_load_explicit(&job->failed, memory_order_relaxed)) {
     rc = _ae_fail(AETHER_ERR_CORRUPTED, "aether_bench_pool: an alloc or free failed during the run");
   } else {
-    out->ops = pairs * threads;
-    out->elapsed_ns = wall;
-    out->ns_per_op = (double)wall * threads / (double)out->ops;
-    out->ops_per_sec = (double)out->ops * 1e9 / (double)wall;
-    const uint64_t samples = pairs < 1000000 ? pairs : 1000000;
-    bool ok = true;
-    for (uint32_t t = 0; t < threads; t++) ok = ok && _ae_latency_init(&job->lat[t], samples);
-    job->timed = true;
-    job->pairs = samples;
-    if (ok && _ae_run_threads(threads, false, pool_worker, job) != 0) {
-      ae_latency all;
-      if (_ae_latency_init(&all, samples * threads)) {
-        for (uint32_t t = 0; t < threads; t++) _ae_latency_merge(&all, &job->lat[t]);
-        _ae_latency_finish(&all, out);
-      }
-    }
-    for (uint32_t t = 0; t < threads; t++)
-      if (job->lat[t].ticks) munmap(job->lat[t].ticks, job->lat[t].cap * sizeof(uint32_t));
+    _ae_bench_pairs_result(out, wall, pairs, threads, pool_worker, job, &job->pairs, &job->timed, job->lat);
   }
   munmap(job, sizeof(pool_job));
   if (pool) aether_pool_destroy(pool);
