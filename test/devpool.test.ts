@@ -4,7 +4,7 @@
 // GPU (the few tests that read device memory through a host pointer, or rely on in-place growth, are host-only).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { toArrayBuffer, type Pointer } from "bun:ffi";
-import { AetherError } from "../cli/native/ffi.ts";
+import { errorCode } from "../cli/native/ffi.ts";
 import { benchDevpoolLive, DevicePools, type DeviceContext } from "../cli/native/devpool.ts";
 
 const BACKEND = (process.env.AETHER_TEST_DEVICE ?? "host") as "host" | "hip" | "cuda";
@@ -18,16 +18,6 @@ beforeAll(() => {
 });
 afterAll(() => pools.destroy());
 
-/** The status code fn throws ("ok" if it does not). */
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof AetherError) return e.code;
-    throw e;
-  }
-}
 
 /** Raw bytes at a device address (host backend: a host pointer), for looking behind the API's back. */
 function raw(address: bigint, len: number): Uint8Array {
@@ -83,12 +73,12 @@ describe("refusals, each with its own status", () => {
     const c = ctx();
     const h = c.alloc(512);
     c.free(h);
-    expect(code(() => c.read(h, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => c.write(h, 0, new Uint8Array(1)))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => c.fill(h, 0, 1, 1))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => c.size(h))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => c.address(h))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => c.free(h))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.read(h, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.write(h, 0, new Uint8Array(1)))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.fill(h, 0, 1, 1))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.size(h))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.address(h))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.free(h))).toBe("AETHER_ERR_STALE_HANDLE");
   });
 
   test("a handle stays stale after its slot is reused (generations)", () => {
@@ -97,7 +87,7 @@ describe("refusals, each with its own status", () => {
     c.free(h);
     const again = [c.alloc(512), c.alloc(512), c.alloc(512)];
     expect(again).not.toContain(h);
-    expect(code(() => c.read(h, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => c.read(h, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
     for (const x of again) c.free(x);
   });
 
@@ -106,14 +96,14 @@ describe("refusals, each with its own status", () => {
     const h = c.alloc(512);
     const forged = [0n, 1n, 0xffffffffffffffffn, h ^ 1n, h ^ 0x4000n, h + (1n << 38n), h & ~(3n << 62n), h ^ (1n << 14n) ^ 5n];
     for (const f of forged) {
-      expect(code(() => c.read(f, 0, 1))).toBe("AETHER_ERR_FORGED_HANDLE");
-      expect(code(() => c.free(f))).toBe("AETHER_ERR_FORGED_HANDLE");
+      expect(errorCode(() => c.read(f, 0, 1))).toBe("AETHER_ERR_FORGED_HANDLE");
+      expect(errorCode(() => c.free(f))).toBe("AETHER_ERR_FORGED_HANDLE");
     }
     let rng = 12345n;
     for (let i = 0; i < 2000; i++) {
       rng = (rng * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
       if (rng === h) continue;
-      expect(["AETHER_ERR_FORGED_HANDLE", "AETHER_ERR_INVALID_ARGUMENT"]).toContain(code(() => c.size(rng)));
+      expect(["AETHER_ERR_FORGED_HANDLE", "AETHER_ERR_INVALID_ARGUMENT"]).toContain(errorCode(() => c.size(rng)));
     }
     expect(c.size(h)).toBe(512);
     c.free(h);
@@ -125,16 +115,16 @@ describe("refusals, each with its own status", () => {
     const h = a.alloc(1024);
     const secret = new Uint8Array(1024).fill(0x5a);
     a.write(h, 0, secret);
-    expect(code(() => b.read(h, 0, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => b.write(h, 0, new Uint8Array(16).fill(1)))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => b.fill(h, 0, 2, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => b.size(h))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => b.address(h))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => b.free(h))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.read(h, 0, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.write(h, 0, new Uint8Array(16).fill(1)))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.fill(h, 0, 2, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.size(h))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.address(h))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.free(h))).toBe("AETHER_ERR_ACCESS_DENIED");
     expect(a.read(h, 0, 1024)).toEqual(secret); // untouched, and still live
     a.free(h);
     // Freed, it is still not b's business: denied, not "stale" (no information about a's handles).
-    expect(code(() => b.read(h, 0, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.read(h, 0, 16))).toBe("AETHER_ERR_ACCESS_DENIED");
   });
 
   test("a refused read leaves the caller's buffer alone", () => {
@@ -154,7 +144,7 @@ describe("refusals, each with its own status", () => {
     const a = pools.context("samecorp", "rust", "public");
     const b = pools.context("samecorp", "julia", "public");
     const h = a.alloc(64);
-    expect(code(() => b.read(h, 0, 1))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => b.read(h, 0, 1))).toBe("AETHER_ERR_ACCESS_DENIED");
     a.free(h);
   });
 
@@ -163,10 +153,10 @@ describe("refusals, each with its own status", () => {
     const h = c.alloc(100);
     c.fill(h, 0, 9, 100);
     for (const [off, len] of [[0, 101], [1, 100], [100, 1], [101, 0], [2 ** 52, 1]] as const)
-      expect(code(() => c.read(h, off, len))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
-    for (const [off, len] of [[0, 100], [99, 1], [100, 0], [0, 0]] as const) expect(code(() => c.read(h, off, len))).toBe("ok");
-    expect(code(() => c.write(h, 99, new Uint8Array(2)))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
-    expect(code(() => c.fill(h, 0, 1, 101))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
+      expect(errorCode(() => c.read(h, off, len))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
+    for (const [off, len] of [[0, 100], [99, 1], [100, 0], [0, 0]] as const) expect(errorCode(() => c.read(h, off, len))).toBe("ok");
+    expect(errorCode(() => c.write(h, 99, new Uint8Array(2)))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
+    expect(errorCode(() => c.fill(h, 0, 1, 101))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
     const { native } = require("../cli/native/ffi.ts");
     // offset + len would wrap around 2^64: still out of bounds
     expect(native().aether_devpool_fill(pools.ptr, c.id, h, 0xffffffffffffff00n, 1, 0x200n)).toBe(-26);
@@ -177,15 +167,15 @@ describe("refusals, each with its own status", () => {
 
   test("bad arguments", () => {
     const c = ctx();
-    expect(code(() => c.alloc(0))).toBe("AETHER_ERR_OUT_OF_RANGE");
-    expect(code(() => c.alloc(2 ** 40 + 1))).toBe("AETHER_ERR_OUT_OF_RANGE");
-    expect(code(() => pools.context("", "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => pools.context("has space", "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => pools.context("x".repeat(64), "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => pools.context("ok", "r".repeat(32)))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => pools.context("ok", "rust", "top" as never))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => pools.contextById(999_999))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => c.fill(c.alloc(8), 0, 256, 1))).toBe("AETHER_ERR_OUT_OF_RANGE");
+    expect(errorCode(() => c.alloc(0))).toBe("AETHER_ERR_OUT_OF_RANGE");
+    expect(errorCode(() => c.alloc(2 ** 40 + 1))).toBe("AETHER_ERR_OUT_OF_RANGE");
+    expect(errorCode(() => pools.context("", "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => pools.context("has space", "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => pools.context("x".repeat(64), "rust"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => pools.context("ok", "r".repeat(32)))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => pools.context("ok", "rust", "top" as never))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => pools.contextById(999_999))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => c.fill(c.alloc(8), 0, 256, 1))).toBe("AETHER_ERR_OUT_OF_RANGE");
   });
 
   test("quotas on bytes and on count, across the tenant's contexts", () => {
@@ -195,12 +185,12 @@ describe("refusals, each with its own status", () => {
     const b = pools.context(tenant, "julia");
     const h1 = a.alloc(2048);
     const h2 = b.alloc(1000); // 1024 with rounding
-    expect(code(() => b.alloc(1025))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // 2048 + 1024 + 1280 > 4096
+    expect(errorCode(() => b.alloc(1025))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // 2048 + 1024 + 1280 > 4096
     const h3 = b.alloc(1024);
-    expect(code(() => a.alloc(1))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // bytes full and count full
+    expect(errorCode(() => a.alloc(1))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // bytes full and count full
     b.free(h3);
     pools.setQuota(tenant, { bytes: 0, count: 2 });
-    expect(code(() => a.alloc(1))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // count only
+    expect(errorCode(() => a.alloc(1))).toBe("AETHER_ERR_QUOTA_EXCEEDED"); // count only
     a.free(h1);
     const h4 = a.alloc(1 << 20); // bytes unlimited now
     expect(pools.tenantStats(tenant).quotaHits).toBe(3);
@@ -214,11 +204,11 @@ describe("refusals, each with its own status", () => {
     const b = ctx();
     const seq = pools.auditSeq();
     const h = a.alloc(64);
-    code(() => b.read(h, 0, 1));
-    code(() => a.read(h, 64, 1));
+    errorCode(() => b.read(h, 0, 1));
+    errorCode(() => a.read(h, 64, 1));
     a.free(h);
-    code(() => a.free(h));
-    code(() => a.free(h ^ 2n));
+    errorCode(() => a.free(h));
+    errorCode(() => a.free(h ^ 2n));
     const recs = pools.audit(seq);
     const mine = recs.filter((r) => r.ctx === a.id || r.ctx === b.id).map((r) => `${r.op}:${r.result}`);
     expect(mine).toEqual([
@@ -433,51 +423,51 @@ describe("shared objects", () => {
     expect(info.ownerCtx).toBe(julia.id);
     expect(info.ownerRef).toBe(j);
     expect(info.transfers).toBe(1);
-    expect(code(() => rust.write(ref, 0, new Uint8Array([9])))).toBe("AETHER_ERR_NOT_OWNER");
-    expect(code(() => rust.fill(ref, 0, 9, 1))).toBe("AETHER_ERR_NOT_OWNER");
+    expect(errorCode(() => rust.write(ref, 0, new Uint8Array([9])))).toBe("AETHER_ERR_NOT_OWNER");
+    expect(errorCode(() => rust.fill(ref, 0, 9, 1))).toBe("AETHER_ERR_NOT_OWNER");
     expect([...rust.read(ref, 0, 4)]).toEqual([1, 2, 3, 4]);
     julia.write(j, 0, new Uint8Array([7]));
     expect(rust.read(ref, 0, 1)[0]).toBe(7);
     // and back
     const r2 = rust.acquire(object, "rw");
-    expect(code(() => julia.write(j, 0, new Uint8Array([8])))).toBe("AETHER_ERR_NOT_OWNER");
+    expect(errorCode(() => julia.write(j, 0, new Uint8Array([8])))).toBe("AETHER_ERR_NOT_OWNER");
     rust.write(r2, 0, new Uint8Array([6]));
     expect(julia.read(j, 0, 1)[0]).toBe(6);
     expect(pools.shareInfo(object).transfers).toBe(2);
     // read-only reference by elixir; a write through it is refused
     const e = elixir.acquire(object, "r");
-    expect(code(() => elixir.write(e, 0, new Uint8Array(1)))).toBe("AETHER_ERR_READ_ONLY");
+    expect(errorCode(() => elixir.write(e, 0, new Uint8Array(1)))).toBe("AETHER_ERR_READ_ONLY");
     expect(pools.shareInfo(object).refcount).toBe(4);
     for (const [c, r] of [[rust, ref], [julia, j], [rust, r2]] as const) c.release(r);
     info = pools.shareInfo(object);
     expect(info.refcount).toBe(1);
     expect(info.ownerRef).toBe(0n); // the owner released: nobody writes until someone acquires rw
     elixir.release(e);
-    expect(code(() => pools.shareInfo(object))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => pools.shareInfo(object))).toBe("AETHER_ERR_STALE_HANDLE");
   });
 
   test("permissions per runtime tag, tenancy and isolation are enforced", () => {
     const { object, ref } = rust.share(64, { perms: "julia:r" });
-    expect(code(() => julia.acquire(object, "rw"))).toBe("AETHER_ERR_ACCESS_DENIED"); // read only for julia
-    expect(code(() => elixir.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED"); // not listed
+    expect(errorCode(() => julia.acquire(object, "rw"))).toBe("AETHER_ERR_ACCESS_DENIED"); // read only for julia
+    expect(errorCode(() => elixir.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED"); // not listed
     const other = pools.context("someone-else", "julia");
-    expect(code(() => other.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED"); // another tenant
+    expect(errorCode(() => other.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED"); // another tenant
     const iso = pools.context(tenant, "julia", "public", { isolated: true });
-    expect(code(() => iso.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED");
-    expect(code(() => iso.share(64))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => iso.acquire(object, "r"))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => iso.share(64))).toBe("AETHER_ERR_ACCESS_DENIED");
     const j = julia.acquire(object, "r");
-    expect(code(() => rust.release(j))).toBe("AETHER_ERR_ACCESS_DENIED"); // not rust's reference
-    expect(code(() => julia.read(object, 0, 1))).toBe("AETHER_ERR_INVALID_ARGUMENT"); // an id is not a reference
+    expect(errorCode(() => rust.release(j))).toBe("AETHER_ERR_ACCESS_DENIED"); // not rust's reference
+    expect(errorCode(() => julia.read(object, 0, 1))).toBe("AETHER_ERR_INVALID_ARGUMENT"); // an id is not a reference
     julia.release(j);
-    expect(code(() => julia.release(j))).toBe("AETHER_ERR_STALE_HANDLE");
-    expect(code(() => julia.read(j, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => julia.release(j))).toBe("AETHER_ERR_STALE_HANDLE");
+    expect(errorCode(() => julia.read(j, 0, 1))).toBe("AETHER_ERR_STALE_HANDLE");
     const anyone = rust.share(64, { perms: "*:r" });
     const z = zig.acquire(anyone.object, "r");
-    expect(code(() => zig.acquire(anyone.object, "rw"))).toBe("AETHER_ERR_ACCESS_DENIED");
+    expect(errorCode(() => zig.acquire(anyone.object, "rw"))).toBe("AETHER_ERR_ACCESS_DENIED");
     zig.release(z);
-    expect(code(() => rust.share(8, { perms: "julia:x" }))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => rust.share(8, { perms: "bad name:r" }))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => rust.share(8, { init: new Uint8Array(9) }))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
+    expect(errorCode(() => rust.share(8, { perms: "julia:x" }))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => rust.share(8, { perms: "bad name:r" }))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => rust.share(8, { init: new Uint8Array(9) }))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
     rust.release(ref);
     // While its creator's reference is held, the object is live, and listed as such.
     const listed = () => pools.checkLeaks(1000).leaks.filter((l) => l.kind === "shared-object" && l.handle === anyone.object);
@@ -488,8 +478,8 @@ describe("shared objects", () => {
 
   test("immutable objects: initial contents only, no writer, read-write acquire refused", () => {
     const { object, ref } = rust.share(16, { immutable: true, perms: "julia:rw", init: new TextEncoder().encode("constant") });
-    expect(code(() => rust.write(ref, 0, new Uint8Array(1)))).toBe("AETHER_ERR_READ_ONLY");
-    expect(code(() => julia.acquire(object, "rw"))).toBe("AETHER_ERR_READ_ONLY");
+    expect(errorCode(() => rust.write(ref, 0, new Uint8Array(1)))).toBe("AETHER_ERR_READ_ONLY");
+    expect(errorCode(() => julia.acquire(object, "rw"))).toBe("AETHER_ERR_READ_ONLY");
     const j = julia.acquire(object, "r");
     expect(new TextDecoder().decode(julia.read(j, 0, 8))).toBe("constant");
     expect(pools.shareInfo(object).immutable).toBe(true);
@@ -537,7 +527,7 @@ describe("stats and leaks", () => {
       expect(t.contexts).toBe(2);
       expect(t.liveCount).toBe(6);
       expect(t.liveBytes).toBe(505_000);
-      expect(code(() => p.tenantStats("nobody"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+      expect(errorCode(() => p.tenantStats("nobody"))).toBe("AETHER_ERR_INVALID_ARGUMENT");
       const leaks = p.checkLeaks();
       expect(leaks.total).toBe(6);
       expect(leaks.leaks.filter((l) => l.ctx === a.id).map((l) => l.size)).toEqual([100_000, 100_000, 100_000, 100_000, 100_000]);

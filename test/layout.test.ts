@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { analyzeLayout, hex, segmentTypeName, sectionFlagLetters, sectionTypeName } from "../cli/lib/elf.ts";
-import { AetherError, loadedLibrary } from "../cli/native/ffi.ts";
+import { AetherError, errorCode, loadedLibrary } from "../cli/native/ffi.ts";
 import { layout, parseElf, PERM, REGION_KIND, type Region } from "../cli/native/layout.ts";
 import { aether, runCmd, runSnippet } from "./helpers/run.ts";
 
@@ -24,15 +24,6 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), "aether-layout-test-"));
 }
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof AetherError) return e.code;
-    throw e;
-  }
-}
 
 // ------------------------------------------------------------------------------------------ readelf ---
 interface ReadelfSection {
@@ -219,8 +210,8 @@ describe("alignment: the bit path for powers of two, the remainder path otherwis
   test("the top of the address space: exact, and an overflow is an error, not a wrap", () => {
     expect(layout.align(TOP - 4096n, 4096n)).toBe(TOP - 4096n);
     expect(layout.align(TOP - 1n, 1n)).toBe(TOP - 1n);
-    expect(code(() => layout.align(TOP - 4095n, 4096n))).toBe("AETHER_ERR_SIZE_OVERFLOW");
-    expect(code(() => layout.align(TOP - 1n, 7n))).toBe("AETHER_ERR_SIZE_OVERFLOW"); // 2^64 - 1 = 1 mod 7
+    expect(errorCode(() => layout.align(TOP - 4095n, 4096n))).toBe("AETHER_ERR_SIZE_OVERFLOW");
+    expect(errorCode(() => layout.align(TOP - 1n, 7n))).toBe("AETHER_ERR_SIZE_OVERFLOW"); // 2^64 - 1 = 1 mod 7
     expect(layout.align(TOP - 3n, 3n)).toBe(TOP - 1n); // 2^64 - 1 is a multiple of 3
   });
 });
@@ -364,9 +355,9 @@ describe("a fresh layout, the specification's way", () => {
   });
 
   test("errors: a region without permissions, a page that is not a power of two, past 2^64", () => {
-    expect(code(() => layout.compute([R(0, 8, 8, { permissions: PERM.NONE })]))).toBe("AETHER_ERR_INVALID_ARGUMENT");
-    expect(code(() => layout.compute([text], { page: 0x1800n }))).toBe("AETHER_ERR_NOT_POWER_OF_TWO");
-    expect(code(() => layout.compute([text, data], { base: TOP - 0x3000n }))).toBe("AETHER_ERR_SIZE_OVERFLOW");
+    expect(errorCode(() => layout.compute([R(0, 8, 8, { permissions: PERM.NONE })]))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    expect(errorCode(() => layout.compute([text], { page: 0x1800n }))).toBe("AETHER_ERR_NOT_POWER_OF_TWO");
+    expect(errorCode(() => layout.compute([text, data], { base: TOP - 0x3000n }))).toBe("AETHER_ERR_SIZE_OVERFLOW");
   });
 });
 
@@ -481,10 +472,10 @@ describe("corrupted ELF files are refused with the reason", () => {
   }
 
   test("tiny inputs: empty, 3 bytes, a bare identification, a header without tables", () => {
-    expect(code(() => parseElf(new Uint8Array(0)))).toBe("AETHER_ERR_NOT_ELF");
-    expect(code(() => parseElf(lib.subarray(0, 3)))).toBe("AETHER_ERR_NOT_ELF");
-    expect(code(() => parseElf(lib.subarray(0, 16)))).toBe("AETHER_ERR_TRUNCATED");
-    expect(code(() => parseElf(lib.subarray(0, 63)))).toBe("AETHER_ERR_TRUNCATED");
+    expect(errorCode(() => parseElf(new Uint8Array(0)))).toBe("AETHER_ERR_NOT_ELF");
+    expect(errorCode(() => parseElf(lib.subarray(0, 3)))).toBe("AETHER_ERR_NOT_ELF");
+    expect(errorCode(() => parseElf(lib.subarray(0, 16)))).toBe("AETHER_ERR_TRUNCATED");
+    expect(errorCode(() => parseElf(lib.subarray(0, 63)))).toBe("AETHER_ERR_TRUNCATED");
     const bare = corrupt(lib.subarray(0, 64), (v) => {
       v.setBigUint64(E.shoff, 0n, true);
       v.setUint16(E.shnum, 0, true);

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateTrace } from "../lib/tracegen.ts";
-import { AetherError } from "../native/ffi.ts";
+import { errorCode } from "../native/ffi.ts";
 import {
   benchDevpool,
   cryptoStatus,
@@ -18,15 +18,6 @@ import {
 } from "../native/devpool.ts";
 import type { CheckDef, CheckResult } from "./types.ts";
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof AetherError) return e.code;
-    throw e;
-  }
-}
 
 export const devpoolCheck: CheckDef = {
   component: "device pools",
@@ -63,13 +54,13 @@ export const devpoolCheck: CheckDef = {
         ["use after free", "AETHER_ERR_STALE_HANDLE", () => (a.free(h), a.read(h, 0, 1))],
         ["double free", "AETHER_ERR_STALE_HANDLE", () => a.free(h)],
       ];
-      for (const [what, want, fn] of refusals) if (expect(what, want, code(fn))) caught++;
+      for (const [what, want, fn] of refusals) if (expect(what, want, errorCode(fn))) caught++;
       const again = a.alloc(1000);
       if (a.read(again, 0, 1000).some((x) => x !== 0)) problems.push("a secret allocation held freed bytes");
       a.free(again);
       const { object, ref } = a2.share(64, { perms: "rust:rw" });
       const r2 = a.acquire(object, "rw");
-      if (expect("write after an ownership transfer", "AETHER_ERR_NOT_OWNER", code(() => a2.write(ref, 0, new Uint8Array(1))))) caught++;
+      if (expect("write after an ownership transfer", "AETHER_ERR_NOT_OWNER", errorCode(() => a2.write(ref, 0, new Uint8Array(1))))) caught++;
       a2.release(ref);
       a.release(r2);
       const leaks = pools.checkLeaks().total;

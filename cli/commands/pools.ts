@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { AetherCommand, parseCount, UsageError } from "../lib/command.ts";
 import { color, formatBytes, formatNs, printJson, table } from "../lib/output.ts";
 import { GEN_DEFAULTS, generateTrace, PATTERNS, type Pattern } from "../lib/tracegen.ts";
-import { AetherError } from "../native/ffi.ts";
+import { errorCode } from "../native/ffi.ts";
 import {
   type BackendChoice,
   DevicePools,
@@ -30,16 +30,6 @@ function hex(h: bigint): string {
   return `0x${h.toString(16).padStart(16, "0")}`;
 }
 
-/** Run fn, which must throw AetherError with code; the code it threw (or "ok"). */
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof AetherError) return e.code;
-    throw e;
-  }
-}
 
 interface Step {
   step: string;
@@ -101,24 +91,24 @@ export class PoolsDemoCommand extends AetherCommand {
       // isolation
       const secret = rust.alloc(4096);
       rust.write(secret, 0, Buffer.from("acme's model weights, secret"));
-      say("globex reads acme's handle", "AETHER_ERR_ACCESS_DENIED", refusal(() => elixir.read(secret, 0, 16)), hex(secret));
-      say("globex frees acme's handle", "AETHER_ERR_ACCESS_DENIED", refusal(() => elixir.free(secret)));
-      say("acme's julia runtime reads acme/rust's handle", "AETHER_ERR_ACCESS_DENIED", refusal(() => julia.read(secret, 0, 16)),
+      say("globex reads acme's handle", "AETHER_ERR_ACCESS_DENIED", errorCode(() => elixir.read(secret, 0, 16)), hex(secret));
+      say("globex frees acme's handle", "AETHER_ERR_ACCESS_DENIED", errorCode(() => elixir.free(secret)));
+      say("acme's julia runtime reads acme/rust's handle", "AETHER_ERR_ACCESS_DENIED", errorCode(() => julia.read(secret, 0, 16)),
         "another context of the same tenant: share it as an object instead");
 
       // quota
       pools.setQuota("globex", { bytes: 1 << 20, count: 100 });
       const g1 = elixir.alloc(768 << 10);
-      say("globex allocates 768 KiB of its 1 MiB quota", "ok", refusal(() => elixir.size(g1)));
-      say("globex allocates 512 KiB more", "AETHER_ERR_QUOTA_EXCEEDED", refusal(() => elixir.alloc(512 << 10)));
+      say("globex allocates 768 KiB of its 1 MiB quota", "ok", errorCode(() => elixir.size(g1)));
+      say("globex allocates 512 KiB more", "AETHER_ERR_QUOTA_EXCEEDED", errorCode(() => elixir.alloc(512 << 10)));
       elixir.free(g1);
 
       // bounds, use after free, forged
-      say("acme writes 1 byte past the end of 4096", "AETHER_ERR_OUT_OF_BOUNDS", refusal(() => rust.write(secret, 4096, new Uint8Array(1))));
+      say("acme writes 1 byte past the end of 4096", "AETHER_ERR_OUT_OF_BOUNDS", errorCode(() => rust.write(secret, 4096, new Uint8Array(1))));
       rust.free(secret);
-      say("acme reads the freed handle (use after free)", "AETHER_ERR_STALE_HANDLE", refusal(() => rust.read(secret, 0, 16)));
-      say("acme frees it again (double free)", "AETHER_ERR_STALE_HANDLE", refusal(() => rust.free(secret)));
-      say("acme uses a made-up handle", "AETHER_ERR_FORGED_HANDLE", refusal(() => rust.read(secret ^ 0x1234n, 0, 16)), hex(secret ^ 0x1234n));
+      say("acme reads the freed handle (use after free)", "AETHER_ERR_STALE_HANDLE", errorCode(() => rust.read(secret, 0, 16)));
+      say("acme frees it again (double free)", "AETHER_ERR_STALE_HANDLE", errorCode(() => rust.free(secret)));
+      say("acme uses a made-up handle", "AETHER_ERR_FORGED_HANDLE", errorCode(() => rust.read(secret ^ 0x1234n, 0, 16)), hex(secret ^ 0x1234n));
 
       // wipe
       const again = rust.alloc(4096);
@@ -134,13 +124,13 @@ export class PoolsDemoCommand extends AetherCommand {
       const info = pools.shareInfo(object);
       say("julia acquires the object read-write: ownership moves", "julia", info.ownerCtx === julia.id ? "julia" : "rust",
         `${info.refcount} references, ${info.transfers} transfer`);
-      say("rust writes after the transfer", "AETHER_ERR_NOT_OWNER", refusal(() => rust.write(rustRef, 0, Buffer.from("v2"))));
+      say("rust writes after the transfer", "AETHER_ERR_NOT_OWNER", errorCode(() => rust.write(rustRef, 0, Buffer.from("v2"))));
       julia.write(juliaRef, 0, Buffer.from("v3"));
       say("rust still reads what julia wrote", "v3", Buffer.from(rust.read(rustRef, 0, 2)).toString());
-      say("globex acquires acme's object", "AETHER_ERR_ACCESS_DENIED", refusal(() => elixir.acquire(object, "r")));
+      say("globex acquires acme's object", "AETHER_ERR_ACCESS_DENIED", errorCode(() => elixir.acquire(object, "r")));
       rust.release(rustRef);
       julia.release(juliaRef);
-      say("after the last release the object is gone", "AETHER_ERR_STALE_HANDLE", refusal(() => pools.shareInfo(object)));
+      say("after the last release the object is gone", "AETHER_ERR_STALE_HANDLE", errorCode(() => pools.shareInfo(object)));
 
       // leaks and audit
       const leaks = pools.checkLeaks();

@@ -62,6 +62,17 @@ export class AetherError extends Error {
   }
 }
 
+/** Run fn; "ok" if it returns, the AetherError code if it throws one (anything else is rethrown). */
+export function errorCode(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    if (e instanceof AetherError) return e.code;
+    throw e;
+  }
+}
+
 const { ptr, i32, u32, u64, f64, cstring, void: none } = FFIType;
 // size_t on x86-64 Linux; bun:ffi's "usize" is the same type, but its TypeScript enum does not name it.
 const usize = FFIType.u64;

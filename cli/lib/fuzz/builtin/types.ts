@@ -25,3 +25,14 @@ export interface BuiltinTarget<Op = unknown> {
   /** run the program; log receives the step-by-step account when asked for. Throws FuzzFailure. */
   run(p: Program<Op>, log?: (line: string) => void): void;
 }
+
+/** What a whole-input target (the input is one operation: its bytes) changes from the default. */
+export interface BytesTargetSpec {
+  name: string;
+  description: string;
+  maxLen: number;
+  /** checks the input; throws an error named "FuzzFailure" on a disagreement; returns the account line */
+  check(data: Uint8Array): string;
+  simplify?(data: Uint8Array): Uint8Array[];
+  describe?(data: Uint8Array): string;
+}
