@@ -1,7 +1,7 @@
 // The aether command line as users run it: help, version, info, check, run, and the error policy (one line,
 // exit 2 for usage mistakes, never a stack trace).
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
@@ -130,6 +130,47 @@ describe("check", () => {
 });
 
 describe("run (script mode)", () => {
+  test("options are validated and applied; --fail-on-error, --leaks off, --json and --report", () => {
+    const dir = mkdtempSync(join(tmpdir(), "aether-run-"));
+    try {
+      const script = join(dir, "opts.ts");
+      writeFileSync(
+        script,
+        `import { memory } from "aether-memory";
+         console.log("redzone", memory.getOption("redzone"), "quarantine", memory.getOption("quarantine_bytes"));
+         const p = memory.safeMalloc(10);
+         memory.safeFree(p);
+         memory.safeFree(p);
+         memory.safeMalloc(33);`,
+      );
+      for (const bad of [["--quarantine", "abc"], ["--redzone", "5"], ["--log", join(dir, "no", "such", "x.log")]]) {
+        const r = aether(["run", ...bad, script]);
+        expect(r.code).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stdout).toBe("");
+      }
+      const log = join(dir, "diag.log");
+      const set = aether(["run", "--redzone", "64", "--quarantine", "1k", "--log", log, "--leaks", "off", script]);
+      expect(set.stdout.trim()).toBe("redzone 64 quarantine 1024");
+      expect(set.code).toBe(0); // an error without --fail-on-error, and the leak is not checked
+      expect(readFileSync(log, "utf8")).toMatch(/^AETHER MEMORY ERROR: Double free detected at 0x[0-9a-f]+$/m);
+      expect(set.stderr).not.toContain("leaked");
+      const fail = aether(["run", "--fail-on-error", "--leaks", "off", script]);
+      expect(fail.code).toBe(1);
+      const report = join(dir, "r.json");
+      const j = aether(["run", "--json", "--report", report, script]);
+      expect(j.code).toBe(1); // the 33-byte block leaked
+      const parsed = JSON.parse(j.stderr.slice(j.stderr.indexOf("{")));
+      expect(parsed).toEqual(JSON.parse(readFileSync(report, "utf8")));
+      expect(parsed.totalErrors).toBe(1);
+      expect(parsed.errorsByKind).toEqual({ "double-free": 1 });
+      expect(parsed.processes[0].leaks.count).toBe(1);
+      expect(parsed.processes[0].leaks.largest[0].size).toBe(33);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the specification's example exits 0 and reports no leaks", () => {
     const r = aether(["run", "examples/leak-check.ts"]);
     expect(r.code).toBe(0);

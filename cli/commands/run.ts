@@ -1,10 +1,11 @@
 import { Command, Option } from "clipanion";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { plugin } from "bun";
 import * as t from "typanion";
 import { AetherCommand, parseCount, UsageError } from "../lib/command.ts";
 import { formatRunReport, runProgram, type RunOptions } from "../lib/run-program.ts";
+import { applyScriptOptions, scriptReport, writeReport } from "../lib/run-script.ts";
 import { memory } from "../native/memory.ts";
 
 const API_PATH = resolve(import.meta.dir, "..", "native", "api.ts");
@@ -77,28 +78,28 @@ export class RunCommand extends AetherCommand {
     const dashdash = raw.indexOf("--");
     const targetIndex = raw.indexOf(this.target);
     const programMode = dashdash >= 0 && dashdash < targetIndex;
-    if (!programMode && SCRIPT.test(this.target)) return this.runScript();
     const opts: RunOptions = {
       leaks: this.leaks as RunOptions["leaks"],
       abortOnError: this.abortOnError,
       failOnError: this.failOnError,
-      log: this.log,
+      log: this.log !== undefined ? writableFile("--log", this.log) : undefined,
       quarantine: this.quarantine !== undefined ? parseCount("--quarantine", this.quarantine, 0, 2 ** 40) : undefined,
       redzone: this.redzone !== undefined ? parseCount("--redzone", this.redzone, 8, 4096) : undefined,
       backtrace: this.backtrace || process.env.AETHER_BACKTRACE === "1",
       json: this.json,
-      report: this.report,
+      report: this.report !== undefined ? writableFile("--report", this.report) : undefined,
     };
+    if (!programMode && SCRIPT.test(this.target)) return this.runScript(opts);
     const { code, report } = await runProgram(this.target, this.args, opts);
     if (this.json) this.err(JSON.stringify(report, null, 2));
     else this.err(formatRunReport(report, opts.leaks));
     return code;
   }
 
-  private async runScript(): Promise<number> {
+  private async runScript(opts: RunOptions): Promise<number> {
     const path = resolve(this.target);
     if (!existsSync(path)) throw new UsageError(`script not found: ${this.target}`);
-    memory.init();
+    applyScriptOptions(opts);
     const seq0 = memory.lastErrorSeq();
     provideApi(dirname(path));
     process.argv = [process.argv[0]!, path, ...this.args];
@@ -109,9 +110,33 @@ export class RunCommand extends AetherCommand {
       threw = true;
       this.err(`aether run: ${this.target} threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
-    const leaks = memory.checkLeaks();
-    const errors = memory.errors(seq0).length;
-    this.err(`aether run: ${this.target} finished: ${errors} memory error(s), ${leaks} leak(s)`);
-    return threw || leaks > 0 ? 1 : 0;
+    // The script's own exit code (process.exitCode) stands unless the run failed on our account.
+    const own = Number(process.exitCode ?? 0) || 0;
+    process.exitCode = 0;
+    const report = scriptReport(this.target, this.args, threw ? 1 : own, seq0, opts.leaks);
+    writeReport(opts.report, report);
+    const leaks = report.processes[0]!.leaks.count;
+    if (this.json) {
+      this.err(JSON.stringify(report, null, 2));
+    } else {
+      // The specification's leak report (aether_check_leaks), then the errors' and (--leaks full) the leaks'
+      // stacks when backtraces were recorded, then one summary line.
+      if (opts.leaks !== "off") memory.checkLeaks();
+      const details = formatRunReport(report, opts.leaks === "full" && opts.backtrace ? "full" : "off").split("\n").slice(1);
+      if (opts.backtrace) for (const line of details) this.err(line);
+      this.err(`aether run: ${this.target} finished: ${report.totalErrors} memory error(s), ${leaks} leak(s)`);
+    }
+    const failed = threw || (opts.leaks !== "off" && leaks > 0) || (opts.failOnError && report.totalErrors > 0);
+    return failed ? 1 : own;
   }
+}
+
+/** A file the run will write: its folder must exist and the file must open for appending. */
+function writableFile(flag: string, path: string): string {
+  try {
+    closeSync(openSync(path, "a"));
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: cannot write there`);
+  }
+  return resolve(path);
 }

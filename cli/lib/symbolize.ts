@@ -82,6 +82,7 @@ export function symbolize(stacks: RawFrame[][]): Frame[][] {
 }
 
 export function formatFrame(f: Frame, i: number): string {
-  const where = f.location ?? (f.module ? `${f.module}` : "?");
+  // Code outside any file is JIT output (Bun's FFI trampolines, JavaScript) or other generated code.
+  const where = f.location ?? f.module ?? "(no file: JIT or generated code)";
   return `#${i} ${f.function ?? f.addr} ${where}`;
 }
