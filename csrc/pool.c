@@ -699,6 +699,15 @@ static __attribute__((noinline, cold)) int refuse_inside(aether_pool *pool, cons
                   (const void *)block);
 }
 
+static __attribute__((noinline, cold)) int refuse_corrupted(aether_pool *pool, const void *p, ae_pool_hdr *h,
+                                                              uint32_t state) {
+  atomic_fetch_add_explicit(&pool->corrupted, 1, memory_order_relaxed);
+  pool_report("AETHER POOL ERROR: Corrupted header of block %p (magic 0x%08x, state 0x%08x): free refused", p,
+              h->magic, state);
+  pool_maybe_abort();
+  return _ae_fail(AETHER_ERR_CORRUPTED, "aether_pool_free: the header of %p is corrupted", p);
+}
+
 static __attribute__((noinline, cold)) int refuse_state(aether_pool *pool, const void *p, ae_pool_hdr *h, uint32_t state) {
   if (state_is_free(state)) {
     atomic_fetch_add_explicit(&pool->double_frees, 1, memory_order_relaxed);
@@ -708,11 +717,7 @@ static __attribute__((noinline, cold)) int refuse_state(aether_pool *pool, const
     pool_maybe_abort();
     return _ae_fail(AETHER_ERR_DOUBLE_FREE, "aether_pool_free: %p is already free", p);
   }
-  atomic_fetch_add_explicit(&pool->corrupted, 1, memory_order_relaxed);
-  pool_report("AETHER POOL ERROR: Corrupted header of block %p (magic 0x%08x, state 0x%08x): free refused", p,
-              h->magic, state);
-  pool_maybe_abort();
-  return _ae_fail(AETHER_ERR_CORRUPTED, "aether_pool_free: the header of %p is corrupted", p);
+  return refuse_corrupted(pool, p, h, state);
 }
 
 /* Put a freed index in the cache (spilling the older half when full) or, without a usable cache, on the
@@ -739,29 +744,50 @@ static __attribute__((noinline)) void free_slow(aether_pool *pool, ae_pool_cache
   atomic_fetch_add_explicit(&pool->direct_frees, 1, memory_order_relaxed);
 }
 
-aether_status aether_pool_free(aether_pool *pool, void *ptr) {
-  if (AE_UNLIKELY(ptr == NULL)) return AETHER_OK;
-  AE_RETURN_ERROR_IF(pool == NULL, AETHER_ERR_INVALID_ARGUMENT, "aether_pool_free: the pool is NULL");
-  /* Find the chunk by address range: nothing is read through ptr before it is known to be a block. */
-  const uintptr_t a = (uintptr_t)ptr;
+/* The chunk holding address a and the block a falls in (*block_start), or false when a is in no chunk. Nothing
+ * is read through a: only the chunks' address ranges. */
+static inline __attribute__((always_inline)) bool locate(aether_pool *pool, uintptr_t a, uint32_t *chunk,
+                                                         uint32_t *local_out, const uint8_t **block_start) {
   const uint32_t nch = atomic_load_explicit(&pool->nchunks, memory_order_acquire);
   uint32_t k = 0;
   while (k < nch && a - (uintptr_t)pool->chunks[k].base >= pool->chunks[k].span) k++;
-  if (AE_UNLIKELY(k == nch)) {
-    if (pool->magic != AE_POOL_MAGIC) return _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "aether_pool_free: not a pool");
-    return refuse_foreign(pool, ptr);
-  }
+  if (AE_UNLIKELY(k == nch)) return false;
   const ae_chunk *ch = &pool->chunks[k];
   const uintptr_t off = a - (uintptr_t)ch->base;
   uintptr_t local;
   if (AE_LIKELY(pool->stride_shift != 0)) local = off >> pool->stride_shift;
   else local = off / pool->stride;
-  const uint8_t *block = ch->base + local * pool->stride;
+  *chunk = k;
+  *local_out = (uint32_t)local;
+  *block_start = ch->base + local * pool->stride;
+  return true;
+}
+
+int aether_pool_is_live(aether_pool *pool, const void *block) {
+  AE_RETURN_ERROR_IF(pool == NULL || pool->magic != AE_POOL_MAGIC, AETHER_ERR_INVALID_ARGUMENT,
+                     "aether_pool_is_live: not a pool");
+  uint32_t k, local;
+  const uint8_t *start;
+  if (block == NULL || !locate(pool, (uintptr_t)block, &k, &local, &start) || start != block) return 0;
+  const ae_pool_hdr *h = hdr_slot(&pool->chunks[k], local);
+  return h->magic == block_magic(pool, (k << AE_CHUNK_SHIFT) | local) &&
+         atomic_load_explicit(&h->state, memory_order_acquire) == AE_BLOCK_LIVE;
+}
+
+aether_status aether_pool_free(aether_pool *pool, void *ptr) {
+  if (AE_UNLIKELY(ptr == NULL)) return AETHER_OK;
+  AE_RETURN_ERROR_IF(pool == NULL, AETHER_ERR_INVALID_ARGUMENT, "aether_pool_free: the pool is NULL");
+  uint32_t k, local;
+  const uint8_t *block;
+  if (AE_UNLIKELY(!locate(pool, (uintptr_t)ptr, &k, &local, &block))) {
+    if (pool->magic != AE_POOL_MAGIC) return _ae_fail(AETHER_ERR_INVALID_ARGUMENT, "aether_pool_free: not a pool");
+    return refuse_foreign(pool, ptr);
+  }
   if (AE_UNLIKELY((const uint8_t *)ptr != block)) return refuse_inside(pool, ptr, block);
-  const uint32_t idx = (k << AE_CHUNK_SHIFT) | (uint32_t)local;
-  ae_pool_hdr *h = hdr_slot(ch, (uint32_t)local);
-  if (AE_UNLIKELY(h->magic != block_magic(pool, idx)))
-    return refuse_state(pool, ptr, h, atomic_load_explicit(&h->state, memory_order_relaxed) ^ 1u);
+  const uint32_t idx = (k << AE_CHUNK_SHIFT) | local;
+  ae_pool_hdr *h = hdr_slot(&pool->chunks[k], local);
+  if (AE_UNLIKELY(h->magic != block_magic(pool, idx))) /* a damaged magic says nothing about the state */
+    return refuse_corrupted(pool, ptr, h, atomic_load_explicit(&h->state, memory_order_relaxed));
   /* The one atomic RMW of a free: of two racing frees exactly one moves LIVE -> FREE. acq_rel: it orders
    * the block's last use by its owner before its reuse by whoever gets it next. */
   if (AE_UNLIKELY(tl_tid == 0)) tl_tid = _ae_thread_id() & AE_BLOCK_TID_MASK;

@@ -91,6 +91,25 @@ describe("allocation", () => {
     pool.destroy();
   });
 
+  test("isLive and view accept only blocks allocated now; anything else is refused, never read", () => {
+    const pool = Pool.create({ blockSize: 96, initialBlocks: 4 });
+    const other = Pool.create({ blockSize: 96, initialBlocks: 4 });
+    const p = pool.alloc()!;
+    const q = other.alloc()!;
+    expect(pool.isLive(p)).toBe(true);
+    expect(pool.view(p).length).toBe(96);
+    for (const bad of [12345, addr(p) + 8, addr(q), 0]) {
+      expect(pool.isLive(bad)).toBe(false);
+      expect(refused(() => pool.view(bad)).code).toBe("AETHER_ERR_INVALID_POINTER");
+    }
+    pool.free(p);
+    expect(pool.isLive(p)).toBe(false); // freed: a view now would alias the next owner's block
+    expect(refused(() => pool.view(p)).code).toBe("AETHER_ERR_INVALID_POINTER");
+    other.free(q);
+    pool.destroy();
+    other.destroy();
+  });
+
   test("grows by chunks when empty, without a limit", () => {
     const pool = Pool.create({ blockSize: 64, initialBlocks: 4 });
     const blocks = Array.from({ length: 5000 }, () => pool.alloc());

@@ -150,6 +150,7 @@ const symbols = {
   aether_pool_alloc: { args: [ptr], returns: ptr },
   aether_pool_free: { args: [ptr, ptr], returns: i32 },
   aether_pool_stats: { args: [ptr, ptr], returns: i32 },
+  aether_pool_is_live: { args: [ptr, ptr], returns: i32 },
   aether_pool_flush_cache: { args: [ptr], returns: i32 },
   aether_pool_destroy: { args: [ptr], returns: FFIType.u64_fast },
   aether_bench_pool: { args: [i32, usize, u64, u32, ptr], returns: i32 },

@@ -140,8 +140,17 @@ export class Pool {
     check(native().aether_pool_flush_cache(this.#live()), "aether_pool_flush_cache");
   }
 
-  /** A zero-copy view of a block's blockSize bytes. */
+  /** Whether block is allocated from this pool now (false for a freed, interior or foreign address). */
+  isLive(block: Pointer | number | null): boolean {
+    return check(native().aether_pool_is_live(this.#live(), block as Pointer), "aether_pool_is_live") === 1;
+  }
+
+  /** A zero-copy view of a block's blockSize bytes; throws AetherError unless the block is allocated from this
+   * pool (a view of anything else could read unmapped memory). The view dies with the block: do not keep it
+   * past free(). */
   view(block: Pointer | number): Uint8Array {
+    if (!this.isLive(block))
+      throw new AetherError(-13, "AETHER_ERR_INVALID_POINTER", `Pool.view: ${block} is not an allocated block of this pool`);
     return new Uint8Array(toArrayBuffer(block as Pointer, 0, this.blockSize));
   }
 

@@ -383,6 +383,9 @@ AETHER_API void *aether_pool_alloc(aether_pool *pool);
  * (not from this pool, or interior), AETHER_ERR_MISALIGNED, AETHER_ERR_CORRUPTED. NULL is a no-op (AETHER_OK). */
 AETHER_API aether_status aether_pool_free(aether_pool *pool, void *block);
 AETHER_API aether_status aether_pool_stats(const aether_pool *pool, aether_pool_info *out);
+/* 1 if block is the start of a block of this pool that is allocated now, 0 if not (free, interior, foreign or
+ * NULL); AETHER_ERR_INVALID_ARGUMENT for a pool that is not one. Reads only the pool's own bookkeeping. */
+AETHER_API int aether_pool_is_live(aether_pool *pool, const void *block);
 /* Give the calling thread's cached free blocks back to the shared list (threads do it when they exit; a
  * thread that stops using a bounded pool but lives on can call it so other threads can allocate them). */
 AETHER_API aether_status aether_pool_flush_cache(aether_pool *pool);
