@@ -25,12 +25,8 @@ aether_mpmc *aether_mpmc_create(size_t capacity, size_t elem_size) {
   cell = cell <= 16 ? 16 : cell <= 32 ? 32 : AE_ALIGN_UP(cell, AE_CACHE_LINE);
   const size_t head_len = sizeof(aether_mpmc);
   const size_t len = AE_ALIGN_UP(head_len + capacity * cell, 4096); /* <= 2^24 * 4160: no overflow */
-  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) {
-    _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_mpmc_create: cannot map %zu bytes for %zu items of %zu bytes", len,
-             capacity, elem_size);
-    return NULL;
-  }
+  void *m = _ae_queue_map("aether_mpmc_create", len, capacity, elem_size);
+  if (m == NULL) return NULL;
   aether_mpmc *q = m;
   q->cells = (uint8_t *)m + head_len;
   q->mask = capacity - 1;

@@ -304,6 +304,9 @@ static inline size_t _ae_mpmc_size(const aether_mpmc *q) {
 
 /* Shared by both create functions: the capacity and item-size preconditions, with the message. */
 int _ae_queue_check_args(const char *fn, size_t capacity, size_t elem_size);
+/* The queue's one mapping of len bytes, or NULL with AETHER_ERR_OUT_OF_MEMORY (more than physical memory, or
+ * mmap refused); fn names the public function in the message. */
+void *_ae_queue_map(const char *fn, size_t len, size_t capacity, size_t elem_size);
 
 /* Argument checks shared by both queues: each refusal names the public function (__func__) and returns ret. */
 #define AE_QUEUE_CHECK(q, ret)                                                                   \

@@ -3,6 +3,7 @@
 #include "queue_internal.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 int _ae_queue_check_args(const char *fn, size_t capacity, size_t elem_size) {
   AE_RETURN_ERROR_IF(!AE_IS_POW2(capacity), AETHER_ERR_NOT_POWER_OF_TWO,
@@ -14,17 +15,31 @@ int _ae_queue_check_args(const char *fn, size_t capacity, size_t elem_size) {
   return AETHER_OK;
 }
 
+void *_ae_queue_map(const char *fn, size_t len, size_t capacity, size_t elem_size) {
+  /* With overcommit, mmap grants more than the machine has, and filling the ring would then bring in the OOM
+   * killer: a queue larger than physical memory is refused here, with a status. */
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && len / (size_t)page >= (size_t)pages) {
+    _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "%s: %zu items of %zu bytes need %zu bytes, more than this machine's memory",
+             fn, capacity, elem_size, len);
+    return NULL;
+  }
+  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "%s: cannot map %zu bytes for %zu items of %zu bytes", fn, len, capacity,
+             elem_size);
+    return NULL;
+  }
+  return m;
+}
+
 aether_spsc *aether_spsc_create(size_t capacity, size_t elem_size) {
   if (_ae_queue_check_args("aether_spsc_create", capacity, elem_size) != AETHER_OK) return NULL;
   /* One mapping: the struct (its own lines), then the ring. capacity * elem_size <= 2^36: no overflow. */
   const size_t head_len = sizeof(aether_spsc);
   const size_t len = AE_ALIGN_UP(head_len + capacity * elem_size, 4096);
-  void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) {
-    _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "aether_spsc_create: cannot map %zu bytes for %zu items of %zu bytes", len,
-             capacity, elem_size);
-    return NULL;
-  }
+  void *m = _ae_queue_map("aether_spsc_create", len, capacity, elem_size);
+  if (m == NULL) return NULL;
   aether_spsc *q = m; /* mmap memory is zero: indices and caches start at 0 */
   q->buf = (uint8_t *)m + head_len;
   q->mask = capacity - 1;

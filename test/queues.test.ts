@@ -2,6 +2,7 @@
 // 2^32 and 2^64 index wraps, batch edge cases, then concurrent runs with native threads and with Bun Workers.
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import { AetherError, native } from "../cli/native/ffi.ts";
 import { Queue, type QueueKind } from "../cli/native/queues.ts";
@@ -45,6 +46,32 @@ describe.each(KINDS)("%s: creation", (kind) => {
     const e = refused(() => Queue.create(kind, 64, es));
     expect(e.code).toBe("AETHER_ERR_OUT_OF_RANGE");
     expect(e.message).toContain("elem_size");
+  });
+
+  test.each([8.5, -8, NaN, Infinity])("capacity %d (not a whole number) is refused naming the value, once", (cap) => {
+    const e = refused(() => Queue.create(kind, cap, 8));
+    expect(e.code).toBe("AETHER_ERR_OUT_OF_RANGE");
+    expect(e.message).toBe(`aether_${kind}_create: capacity ${cap} is not a whole number >= 0`);
+  });
+
+  test.if(totalmem() < 2 ** 24 * 4096)("a queue larger than physical memory is refused, not mapped and left to the OOM killer", () => {
+    const e = refused(() => Queue.create(kind, 2 ** 24, 4096));
+    expect(e.code).toBe("AETHER_ERR_OUT_OF_MEMORY");
+    expect(e.message).toContain("more than this machine's memory");
+  });
+
+  test("C's refusal reaches the caller with the function named once", () => {
+    const e = refused(() => Queue.create(kind, 100, 8));
+    expect(e.message.match(new RegExp(`aether_${kind}_create`, "g"))).toHaveLength(1);
+  });
+
+  test("tryPushU64 refuses what is not an unsigned 64-bit integer instead of wrapping it", () => {
+    const q = Queue.create(kind, 8, 8);
+    for (const bad of [-1, 1.5, NaN, -1n, 1n << 64n]) expect(() => q.tryPushU64(bad)).toThrow(RangeError);
+    expect(q.size()).toBe(0);
+    expect(q.tryPushU64((1n << 64n) - 1n)).toBe(true);
+    expect(q.tryPopU64()).toBe((1n << 64n) - 1n);
+    q.destroy();
   });
 
   test("the limits themselves are accepted: 8, 2^24, 1 byte, 4096 bytes", () => {

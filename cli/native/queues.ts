@@ -75,15 +75,16 @@ export class Queue {
   static create(kind: QueueKind, capacity: number, elemSize = 8): Queue {
     if (kind !== "spsc" && kind !== "mpmc") throw new TypeError(`queue kind must be "spsc" or "mpmc", got ${String(kind)}`);
     const fn = entryPoints(native(), kind);
-    // Non-integers become 0 here so C refuses them with its own message instead of silently truncating.
-    const cap = Number.isSafeInteger(capacity) && capacity >= 0 ? capacity : 0;
-    const es = Number.isSafeInteger(elemSize) && elemSize >= 0 ? elemSize : 0;
-    const h = fn.create(cap, es);
+    // size_t would truncate a fraction and wrap a negative: refuse them here, naming the value given.
+    for (const [what, v] of [["capacity", capacity], ["elem_size", elemSize]] as const)
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new AetherError(-4, "AETHER_ERR_OUT_OF_RANGE", `aether_${kind}_create: ${what} ${v} is not a whole number >= 0`);
+    const h = fn.create(capacity, elemSize);
     if (!h) {
-      const e = lastError();
-      throw new AetherError(e.status, e.code, `aether_${kind}_create: ${e.message}`);
+      const e = lastError(); // its message already names aether_<kind>_create
+      throw new AetherError(e.status, e.code, e.message);
     }
-    return new Queue(kind, h as Pointer, cap, es, true);
+    return new Queue(kind, h as Pointer, capacity, elemSize, true);
   }
 
   /** Queue.create("spsc", capacity, elemSize). */
@@ -149,6 +150,8 @@ export class Queue {
   /** The 8-byte fast path (elemSize must be 8). */
   tryPushU64(value: bigint | number): boolean {
     if (this.elemSize !== 8) throw new RangeError(`tryPushU64: the queue's items have ${this.elemSize} bytes, not 8`);
+    const ok = typeof value === "bigint" ? value >= 0n && value < 1n << 64n : Number.isSafeInteger(value) && value >= 0;
+    if (!ok) throw new RangeError(`tryPushU64: ${value} is not an unsigned 64-bit integer`);
     return this.#fn.tryPushU64(this.#live(), value);
   }
 
