@@ -381,6 +381,21 @@ describe("misuse is refused with its error, before any vector load", () => {
       s.destroy();
     }
   });
+
+  test("an unknown implementation name is refused, not silently taken as scalar", () => {
+    const s = QState.create(6);
+    try {
+      s.pin("auto");
+      const before = s.re.slice();
+      expectCode(() => s.normalize({ impl: "bogus" as SimdImpl }), "AETHER_ERR_INVALID_ARGUMENT");
+      expectCode(() => s.pin("toString" as SimdImpl), "AETHER_ERR_INVALID_ARGUMENT");
+      expectCode(() => simd.supported("" as SimdImpl), "AETHER_ERR_INVALID_ARGUMENT");
+      expect(s.pinned).toBe("auto");
+      expect(s.re).toEqual(before);
+    } finally {
+      s.destroy();
+    }
+  });
 });
 
 describe("aether simd, aether info, aether check", () => {

@@ -37,7 +37,15 @@ export interface KernelOptions {
   impl?: SimdImpl;
 }
 
-const IMPL_CODE: Record<SimdImpl | "auto", number> = { auto: -1, scalar: 0, avx2: 1, avx512: 2 };
+const IMPL_CODES: Record<SimdImpl | "auto", number> = { auto: -1, scalar: 0, avx2: 1, avx512: 2 };
+/** The C code of an implementation's name; an unknown name (from untyped JavaScript) is refused, not pinned
+ * to whatever undefined converts to. */
+function implCode(impl: string): number {
+  const code = Object.hasOwn(IMPL_CODES, impl) ? IMPL_CODES[impl as SimdImpl] : undefined;
+  if (code === undefined)
+    throw new AetherError(-1, "AETHER_ERR_INVALID_ARGUMENT", `unknown SIMD implementation '${impl}' (auto, ${SIMD_IMPLS.join(", ")})`);
+  return code;
+}
 const implName = (code: number): SimdImpl => SIMD_IMPLS[code] ?? "scalar";
 
 export function isSimdImpl(name: string): name is SimdImpl {
@@ -67,7 +75,7 @@ export const simd = {
     return String(native().aether_simd_reason());
   },
   supported(impl: SimdImpl): boolean {
-    return native().aether_simd_supported(IMPL_CODE[impl]);
+    return native().aether_simd_supported(implCode(impl));
   },
   /** The implementations this CPU can run, scalar first. */
   available(): SimdImpl[] {
@@ -91,7 +99,7 @@ export const simd = {
   benchStream(kind: "read" | "copy" | "update", bytes: number, reps: number, impl?: SimdImpl): BenchResult {
     const buf = new ArrayBuffer(BENCH_RESULT_BYTES);
     const code = { read: 0, copy: 1, update: 2 }[kind];
-    ok(native().aether_bench_stream(code, impl ? IMPL_CODE[impl] : -1, bytes, BigInt(reps), new Uint8Array(buf)));
+    ok(native().aether_bench_stream(code, impl ? implCode(impl) : -1, bytes, BigInt(reps), new Uint8Array(buf)));
     return readBenchResult(buf);
   },
 };
@@ -161,7 +169,7 @@ export class QState {
   }
   /** Pin the state to an implementation, or "auto" to follow the process default. */
   pin(impl: SimdImpl | "auto"): this {
-    ok(native().aether_qstate_set_impl(this.handle, IMPL_CODE[impl]));
+    ok(native().aether_qstate_set_impl(this.handle, implCode(impl)));
     this.#pinned = impl;
     return this;
   }
