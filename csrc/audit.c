@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -229,15 +230,22 @@ struct ae_sink {
   uint64_t n;         /* records in the file */
   uint64_t start_seq; /* records with seq <= start_seq predate this file */
   uint8_t prev[32];   /* the hash of the file's last record */
+  off_t known_size;   /* the file's size after our last write: any other size means another writer appended */
   char path[256];
-  char *buf;
+  aether_audit_record *pending; /* records taken from the ring, formatted only when written (see sink_write_out) */
+  size_t npending;
+  char *buf; /* formatted lines on their way to the file */
   size_t len, cap;
 };
 
 #define SINK_BUF (256u * 1024u)
+#define SINK_PENDING 512u
 #define LINE_MAX_BYTES 640
 
-static int sink_write_out(ae_sink *k) {
+static int sink_sync(ae_sink *k, off_t size);
+static size_t sink_format(ae_audit *a, ae_sink *k, const aether_audit_record *r, char *line);
+
+static int write_lines(ae_sink *k) {
   size_t off = 0;
   while (off < k->len && k->error == 0) {
     const ssize_t w = write(k->fd, k->buf + off, k->len - off);
@@ -250,6 +258,45 @@ static int sink_write_out(ae_sink *k) {
   }
   k->len = 0;
   return k->error ? AETHER_ERR_IO : AETHER_OK;
+}
+
+/* Write the pending records as the file's next lines. Several writers may share one file (two managers in a
+ * process under AETHER_AUDIT_LOG, or two processes): each takes the file's lock for its batch and, when the
+ * file grew since its own last write, continues the chain from the last record there instead of its own. */
+static int sink_write_out(ae_audit *a, ae_sink *k) {
+  if (k->npending == 0 || k->error) {
+    k->npending = 0;
+    return k->error ? AETHER_ERR_IO : AETHER_OK;
+  }
+  int rc = AETHER_OK;
+  while (flock(k->fd, LOCK_EX) != 0)
+    if (errno != EINTR) {
+      k->error = errno;
+      k->npending = 0;
+      return AETHER_ERR_IO;
+    }
+  struct stat st;
+  if (fstat(k->fd, &st) != 0) {
+    k->error = errno;
+  } else if (st.st_size != k->known_size && (rc = sink_sync(k, st.st_size)) != AETHER_OK) {
+    k->error = EBADMSG; /* the file's last record does not verify: never extend a chain from it */
+  } else {
+    off_t size = st.st_size;
+    for (size_t i = 0; i < k->npending && k->error == 0; i++) {
+      if (k->cap - k->len < LINE_MAX_BYTES + 1) {
+        size += (off_t)k->len;
+        (void)write_lines(k);
+      }
+      k->len += sink_format(a, k, &k->pending[i], k->buf + k->len);
+      k->n++;
+    }
+    size += (off_t)k->len;
+    (void)write_lines(k);
+    k->known_size = size;
+  }
+  k->npending = 0;
+  flock(k->fd, LOCK_UN);
+  return k->error ? (rc != AETHER_OK ? rc : AETHER_ERR_IO) : AETHER_OK;
 }
 
 /* A small appender: the writer formats every record, so no printf on this path. */
@@ -347,17 +394,17 @@ static void sink_append(ae_audit *a, ae_sink *k, const aether_audit_record *r) {
   if (k->error) return;
   if (k->ctx != 0 && k->ctx != r->ctx) return;
   if (r->seq <= k->start_seq) return;
-  if (k->cap - k->len < LINE_MAX_BYTES + 1) (void)sink_write_out(k);
-  k->len += sink_format(a, k, r, k->buf + k->len);
-  k->n++;
+  if (k->npending == SINK_PENDING) (void)sink_write_out(a, k);
+  k->pending[k->npending++] = *r;
 }
 
-static void sink_close(ae_sink *k) {
-  (void)sink_write_out(k);
+static void sink_close(ae_audit *a, ae_sink *k) {
   if (k->fd >= 0) {
+    (void)sink_write_out(a, k);
     fdatasync(k->fd);
     close(k->fd);
   }
+  free(k->pending);
   free(k->buf);
   free(k);
 }
@@ -609,31 +656,29 @@ int aether_audit_verify_file(const char *path, aether_audit_verify_result *out) 
   return rc;
 }
 
-/* Open (or continue) an audit file: an existing one must end with a complete record whose own hash verifies;
- * the chain goes on from it. */
-static int sink_open(ae_sink *k, const char *path) {
-  AE_RETURN_ERROR_IF(strlen(path) >= sizeof k->path, AETHER_ERR_INVALID_ARGUMENT, "audit log path is too long");
-  snprintf(k->path, sizeof k->path, "%s", path);
-  k->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  AE_RETURN_ERROR_IF(k->fd < 0, AETHER_ERR_IO, "cannot open audit log %s: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(k->fd, &st) != 0) return _ae_fail(AETHER_ERR_IO, "cannot stat audit log %s: %s", path, strerror(errno));
-  if (st.st_size == 0) return AETHER_OK;
+/* Take the chain from the file's last record (size bytes long, read under the file's lock): it must end with a
+ * complete record whose own hash verifies. An empty file starts a new chain. */
+static int sink_sync(ae_sink *k, off_t size) {
+  const char *path = k->path;
+  k->known_size = size;
+  if (size == 0) {
+    memset(k->prev, 0, sizeof k->prev);
+    k->n = 0;
+    return AETHER_OK;
+  }
   /* Read the tail: the last line is at most LINE_MAX_BYTES long. */
   char tail[LINE_MAX_BYTES * 2];
-  const off_t want = st.st_size < (off_t)sizeof tail ? st.st_size : (off_t)sizeof tail;
-  const ssize_t got = pread(k->fd, tail, (size_t)want, st.st_size - want);
+  const off_t want = size < (off_t)sizeof tail ? size : (off_t)sizeof tail;
+  const ssize_t got = pread(k->fd, tail, (size_t)want, size - want);
   AE_RETURN_ERROR_IF(got != want, AETHER_ERR_IO, "cannot read audit log %s: %s", path, strerror(errno));
   AE_RETURN_ERROR_IF(tail[got - 1] != '\n', AETHER_ERR_TAMPERED,
                      "audit log %s ends with an incomplete record; verify it (aether audit verify) before appending",
                      path);
   ssize_t b = got - 2;
   while (b >= 0 && tail[b] != '\n') b--;
-  AE_RETURN_ERROR_IF(b < 0 && want < st.st_size, AETHER_ERR_MALFORMED, "audit log %s: its last line is too long", path);
+  AE_RETURN_ERROR_IF(b < 0 && want < size, AETHER_ERR_MALFORMED, "audit log %s: its last line is too long", path);
   const char *line = tail + b + 1;
   const size_t len = (size_t)(got - 1 - (b + 1));
-  aether_audit_verify_result vr;
-  memset(&vr, 0, sizeof vr);
   jfield f[MAX_FIELDS];
   int nf = 0;
   const char *why = NULL;
@@ -651,6 +696,21 @@ static int sink_open(ae_sink *k, const char *path) {
   memcpy(k->prev, h, 32);
   k->n = n;
   return AETHER_OK;
+}
+
+/* Open (or continue) an audit file; the chain goes on from its last record. */
+static int sink_open(ae_sink *k, const char *path) {
+  AE_RETURN_ERROR_IF(strlen(path) >= sizeof k->path, AETHER_ERR_INVALID_ARGUMENT, "audit log path is too long");
+  snprintf(k->path, sizeof k->path, "%s", path);
+  k->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  AE_RETURN_ERROR_IF(k->fd < 0, AETHER_ERR_IO, "cannot open audit log %s: %s", path, strerror(errno));
+  while (flock(k->fd, LOCK_EX) != 0)
+    if (errno != EINTR) return _ae_fail(AETHER_ERR_IO, "cannot lock audit log %s: %s", path, strerror(errno));
+  struct stat st;
+  int rc = fstat(k->fd, &st) != 0 ? _ae_fail(AETHER_ERR_IO, "cannot stat audit log %s: %s", path, strerror(errno))
+                                  : sink_sync(k, st.st_size);
+  flock(k->fd, LOCK_UN);
+  return rc;
 }
 
 /* ------------------------------------------------------------------------------------ writer --- */
@@ -680,7 +740,7 @@ static void *writer_main(void *arg) {
         wake_producers(a);
       }
     }
-    for (ae_sink *k = a->sinks; k; k = k->next) (void)sink_write_out(k);
+    for (ae_sink *k = a->sinks; k; k = k->next) (void)sink_write_out(a, k);
     atomic_store_explicit(&a->tail, cursor, memory_order_seq_cst);
     wake_producers(a);
     if (a->flush_target != 0 && cursor >= a->flush_target) {
@@ -726,9 +786,11 @@ int _ae_audit_set_file(ae_audit *a, uint32_t ctx, const char *path) {
     k->ctx = ctx;
     k->cap = SINK_BUF;
     k->buf = malloc(k->cap);
-    rc = k->buf ? sink_open(k, path) : _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "no memory for an audit buffer");
+    k->pending = malloc(SINK_PENDING * sizeof *k->pending);
+    rc = k->buf && k->pending ? sink_open(k, path)
+                              : _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "no memory for an audit buffer");
     if (rc != AETHER_OK) {
-      sink_close(k);
+      sink_close(a, k);
       return rc;
     }
   }
@@ -738,7 +800,7 @@ int _ae_audit_set_file(ae_audit *a, uint32_t ctx, const char *path) {
     ae_sink *old = *pp;
     if (old->ctx == ctx) {
       *pp = old->next;
-      sink_close(old);
+      sink_close(a, old);
     } else {
       pp = &old->next;
     }
@@ -756,7 +818,7 @@ int _ae_audit_set_file(ae_audit *a, uint32_t ctx, const char *path) {
     if (!a->writer_started) {
       if (pthread_create(&a->writer, NULL, writer_main, a) != 0) {
         a->sinks = k->next;
-        sink_close(k);
+        sink_close(a, k);
         if (a->sinks == NULL) atomic_store_explicit(&a->sinks_active, 0, memory_order_seq_cst);
         pthread_mutex_unlock(&a->lock);
         return _ae_fail(AETHER_ERR_OUT_OF_MEMORY, "cannot start the audit writer thread");
@@ -806,7 +868,7 @@ void _ae_audit_destroy(ae_audit *a) {
   }
   for (ae_sink *k = a->sinks, *next; k; k = next) {
     next = k->next;
-    sink_close(k);
+    sink_close(a, k);
   }
   munmap(a->ring, (size_t)(a->mask + 1) * sizeof(ae_audit_slot));
   pthread_mutex_destroy(&a->lock);

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevicePools, verifyAuditFile, verifyAuditText } from "../cli/native/devpool.ts";
-import { aether, runSnippet } from "./helpers/run.ts";
+import { aether, runSnippet, runSnippetAsync } from "./helpers/run.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "aether-audit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -187,6 +187,28 @@ describe("files", () => {
     expect(r.code).toBe(0);
     const recs = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(recs.map((x) => x.op)).toEqual(["context", "alloc", "free"]);
+  });
+
+  test("AETHER_AUDIT_LOG: two managers of one process, and two processes, share one file and one chain", async () => {
+    const file = join(dir, "shared.jsonl");
+    const code = `import { DevicePools } from "aether-memory";
+       const a = DevicePools.create({ backend: "host" });
+       const b = DevicePools.create({ backend: "host" });
+       const ca = a.context("a-" + process.pid, "rust"), cb = b.context("b-" + process.pid, "julia");
+       for (let i = 0; i < 3000; i++) { ca.free(ca.alloc(64)); cb.free(cb.alloc(64)); if (i % 500 === 0) { a.flushAudit(); b.flushAudit(); } }
+       a.destroy();
+       b.destroy();`;
+    const one = runSnippet(code, { env: { AETHER_AUDIT_LOG: file } });
+    expect(one.code).toBe(0);
+    const first = verifyAuditFile(file);
+    expect(first.records).toBe(2 * (1 + 2 * 3000));
+    // two processes at once, appending to the same file
+    const both = await Promise.all([0, 1].map(() => runSnippetAsync(code, { env: { AETHER_AUDIT_LOG: file } })));
+    for (const r of both) expect(r.code).toBe(0);
+    const all = verifyAuditFile(file);
+    expect(all.records).toBe(3 * 2 * (1 + 2 * 3000));
+    const ns = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l).n);
+    expect(ns.every((n, i) => n === i + 1)).toBe(true);
   });
 
   test("many threads' records, under backpressure from a small ring, all reach the file in order", () => {

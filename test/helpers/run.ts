@@ -47,6 +47,23 @@ export function runSnippet(code: string, opts: { env?: Record<string, string | u
   }
 }
 
+/** runSnippet, without waiting: for several processes at once. */
+export async function runSnippetAsync(code: string, opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<Ran> {
+  const dir = join(ROOT, "test", ".snippets");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `s${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
+  writeFileSync(file, code);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...opts.env })) if (v !== undefined) env[k] = v;
+  try {
+    const p = Bun.spawn({ cmd: [BUN, file], cwd: ROOT, env, stdout: "pipe", stderr: "pipe", timeout: opts.timeoutMs ?? 120_000 });
+    const [stdout, stderr, code_] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { code: code_ ?? 128, stdout, stderr };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 /** Lines of stderr that are allocator diagnostics. */
 export function diagnostics(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.startsWith("AETHER MEMORY"));
