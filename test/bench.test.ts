@@ -3,7 +3,7 @@
 // the github-action-benchmark format against the action's schema, the progress display, and the latency
 // histogram and FFI targets in C that the suites measure with. Speeds are never asserted.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SUITES } from "../bench/suites/index.ts";
@@ -313,6 +313,27 @@ describe("gate: targets files", () => {
     },
   );
 
+  test("the CLI: a gate that no target of the run applies to is exit 2 before anything runs", () => {
+    const other = writeTargets("other-suite.json", {
+      version: 1,
+      targets: [{ id: "x", figure: "ffi/single/nop", comparison: "absolute", stat: "p50", threshold: 1e9, unit: "ns", quick: true }],
+    });
+    const r = aether(["bench", "alloc", "--quick", "--gate", other]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toContain("no quick target applies to the suites run (alloc)");
+    expect(r.stdout).toBe("");
+  });
+
+  test("the CLI: an output path that is a directory is exit 2 before anything runs", () => {
+    const dirHtml = join(tmp, "dir.html");
+    mkdirSync(dirHtml, { recursive: true });
+    for (const [flag, path] of [["--json", tmp], ["--report", dirHtml]]) {
+      const r = aether(["bench", "ffi", "--quick", flag!, path!]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${flag} ${path} is a directory`);
+    }
+  });
+
   test("the CLI: a targets file that does not exist is exit 2", () => {
     const r = aether(["bench", "--gate", join(tmp, "nope.json")]);
     expect(r.code).toBe(2);
@@ -514,6 +535,16 @@ describe("--format github-action-benchmark", () => {
     expect(smaller.find((e) => e.name === "ffi/call/nop/ffi")?.unit).toBe("ns");
     expect(smaller.find((e) => e.name === "ffi/call/nop/ffi vs ffi/call/nop/js")?.unit).toBe("x");
   }, 60_000);
+
+  test("--format customSmallerIsBetter / customBiggerIsBetter print the bare array that tool reads", () => {
+    for (const tool of ["customSmallerIsBetter", "customBiggerIsBetter"]) {
+      const r = aether(["bench", "ffi", "--quick", "--reps", "1", "--format", tool]);
+      expect(r.code).toBe(0);
+      const list = json<unknown>(r);
+      expectGabEntries(list);
+      if (tool === "customSmallerIsBetter") expect((list as { name: string }[]).some((e) => e.name === "ffi/call/nop/ffi")).toBe(true);
+    }
+  }, 120_000);
 });
 
 // ------------------------------------------------------------------------------- the command line ---

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Command, Option } from "clipanion";
 import { findSuite, SUITES } from "../../bench/suites/index.ts";
@@ -11,7 +11,8 @@ import { htmlReport } from "../lib/bench/report.ts";
 import { runSuites } from "../lib/bench/runner.ts";
 import { DEFAULT_TARGETS, evaluate, loadTargets, suitesOf, TargetsError, type TargetsFile } from "../lib/bench/targets.ts";
 import type { BenchDocument, Suite } from "../lib/bench/types.ts";
-const FORMATS = ["human", "json", "github-action-benchmark"] as const;
+// The last two are one tool's half of github-action-benchmark: the bare array the action's tool of that name reads.
+const FORMATS = ["human", "json", "github-action-benchmark", "customSmallerIsBetter", "customBiggerIsBetter"] as const;
 type Format = (typeof FORMATS)[number];
 
 export class BenchCommand extends AetherCommand {
@@ -38,7 +39,8 @@ export class BenchCommand extends AetherCommand {
 
       The format github-action-benchmark prints the JSON that the GitHub benchmark action reads:
       {"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}, each an array of {name, unit, value,
-      range, extra}; give each array to the action's tool of that name. A report (--report FILE.html) is one
+      range, extra}; give each array to the action's tool of that name (--format customSmallerIsBetter or
+      customBiggerIsBetter prints just that array, the file the tool reads). A report (--report FILE.html) is one
       self-contained HTML file with the charts. On a terminal a progress line on stderr shows the suite, the case
       and the time left; on a pipe only the result is printed.
     `,
@@ -56,7 +58,7 @@ export class BenchCommand extends AetherCommand {
   suites = Option.Rest({ name: "suite" });
   quick = Option.Boolean("--quick", false, { description: "short runs (seconds), 3 repetitions: for CI gates and aether check" });
   json = Option.String("--json", { tolerateBoolean: true, description: "write the result as JSON to FILE (alone: print JSON, like --format json)" });
-  format = Option.String("--format", { description: "stdout: human (default), json or github-action-benchmark" });
+  format = Option.String("--format", { description: "stdout: human (default), json, github-action-benchmark, customSmallerIsBetter or customBiggerIsBetter" });
   gate = Option.String("--gate", { tolerateBoolean: true, description: "evaluate the targets in TARGETS (default bench/targets.json); exit 1 if any fails" });
   baseline = Option.String("--baseline", { description: "a previous --json result to compare with" });
   maxRegression = Option.String("--max-regression", { description: "with --baseline: the largest worsening of any ratio, in percent (default 10)" });
@@ -95,6 +97,15 @@ export class BenchCommand extends AetherCommand {
       if (this.quick) only = selected.map((t) => t.figure);
     }
 
+    if (targets) {
+      // A gate that evaluates nothing would pass silently: refuse it before anything runs.
+      const running = new Set(suites.map((s) => s.name));
+      const applies = targets.targets.filter((t) => (!this.quick || t.quick) && running.has(t.figure.split("/")[0]!));
+      if (applies.length === 0)
+        return this.userError(`${targets.path}: no${this.quick ? " quick" : ""} target applies to the suites run (${[...running].join(", ")}); the gate would check nothing`);
+    }
+    for (const [flag, path] of [["--json", jsonFile], ["--report", this.report]] as const) if (path !== undefined) checkWritable(flag, path);
+
     const progress = new Progress(suites, this.quick);
     const doc = await runSuites(suites, { quick: this.quick, reps, progress, only });
     try {
@@ -109,6 +120,7 @@ export class BenchCommand extends AetherCommand {
     if (this.report !== undefined) writeOut(this.report, htmlReport(doc));
     if (format === "json") printJson(doc);
     else if (format === "github-action-benchmark") printJson(githubActionBenchmark(doc));
+    else if (format === "customSmallerIsBetter" || format === "customBiggerIsBetter") printJson(githubActionBenchmark(doc)[format]);
     else this.out(humanText(doc));
     return (doc.gate?.failed ?? 0) > 0 || (doc.comparison?.failed ?? 0) > 0 ? 1 : 0;
   }
@@ -137,7 +149,7 @@ export class BenchCommand extends AetherCommand {
   /** --format, or json for a bare --json (one that names no file). */
   private parseFormat(jsonToFile: boolean): Format {
     if (this.format !== undefined && !(FORMATS as readonly string[]).includes(this.format))
-      throw new UsageError(`--format expects human, json or github-action-benchmark, got '${this.format}'`);
+      throw new UsageError(`--format expects human, json or github-action-benchmark (or one tool's array: customSmallerIsBetter, customBiggerIsBetter), got '${this.format}'`);
     const bare = this.json === true && !jsonToFile;
     if (bare && this.format !== undefined && this.format !== "json")
       throw new UsageError(`--json alone prints JSON, which conflicts with --format ${this.format} (write the JSON to a file: --json FILE)`);
@@ -162,6 +174,20 @@ function parsePercent(v: string): number {
   const n = Number(v.replace(/%$/, ""));
   if (!Number.isFinite(n) || n < 0 || n > 1e6) throw new UsageError(`--max-regression expects a percentage in [0, 1000000], got '${v}'`);
   return n;
+}
+
+/** Fail before the benchmarks run, not after, when an output path cannot be a file. */
+function checkWritable(flag: string, path: string): void {
+  const p = resolve(path);
+  if (existsSync(p) && statSync(p).isDirectory()) throw new UsageError(`${flag} ${path} is a directory`);
+  let dir = dirname(p);
+  while (!existsSync(dir)) dir = dirname(dir);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`${flag} ${path}: ${dir} is not a directory`);
+  try {
+    accessSync(existsSync(p) ? p : dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag} ${path}: not writable`);
+  }
 }
 
 function writeOut(path: string, text: string): void {

@@ -60,15 +60,15 @@ export class PoolsDemoCommand extends AetherCommand {
   });
 
   backend = Option.String("--backend", { description: "default, auto, host, hip or cuda" });
-  auditLog = Option.String("--audit-log", { description: "write the audit trail to this JSON Lines file (kept)" });
+  auditLog = Option.String("--audit-log", { description: "write the audit trail to this JSON Lines file (kept; an existing one is continued)" });
   json = Option.Boolean("--json", false, { description: "print JSON" });
 
   async execute(): Promise<number> {
     const backend = parseBackend(this.backend);
     const dir = mkdtempSync(join(tmpdir(), "aether-pools-demo-"));
     const log = this.auditLog ?? join(dir, "audit.jsonl");
-    if (this.auditLog && existsSync(this.auditLog)) rmSync(this.auditLog);
-    const pools = DevicePools.create({ backend, verifyWipe: true, ignoreEnvAudit: true });
+    // An existing file is continued, never replaced: an audit trail is append-only (its last record must verify).
+    const pools = DevicePools.create({ backend, verifyWipe: true });
     const steps: Step[] = [];
     const say = (step: string, expected: string, got: string, detail = "") => {
       const s = { step, expected, got, detail, pass: expected === got };
