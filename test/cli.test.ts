@@ -37,6 +37,10 @@ describe("usage errors: one line, exit 2", () => {
     ["not a script, not on PATH", ["run", "README.md"], /^aether run: program not found on PATH: README\.md/],
     ["not executable", ["run", "./README.md"], /^aether run: \.\/README\.md is not executable/],
     ["unknown component", ["check", "--only", "nope"], /^aether check: unknown component 'nope'/],
+    ["nothing after --", ["run", "--"], /^aether run: missing or misplaced arguments \(see 'aether run --help'\)/],
+    ["a directory as the program", ["run", "--", "/tmp"], /^aether run: \/tmp is a directory, not a program/],
+    ["a command group alone", ["pools"], /^aether pools: give one of: pools demo, pools replay/],
+    ["run: an unwritable --report", ["run", "--report", "/no/such/dir/r.json", "--", "true"], /^aether run: --report \/no\/such\/dir\/r\.json: ENOENT/],
   ];
   test.each(cases)("%s", (_name, args, pattern) => {
     const r = aether(args);

@@ -3,7 +3,7 @@ import { Command, Option } from "clipanion";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AetherCommand, parseCount, UsageError } from "../lib/command.ts";
+import { AetherCommand, appendableFile, parseCount, UsageError } from "../lib/command.ts";
 import { color, formatBytes, formatNs, printJson, table } from "../lib/output.ts";
 import { GEN_DEFAULTS, generateTrace, PATTERNS, type Pattern } from "../lib/tracegen.ts";
 import { errorCode } from "../native/ffi.ts";
@@ -239,6 +239,7 @@ export class PoolsReplayCommand extends AetherCommand {
         seed: this.seed === undefined ? GEN_DEFAULTS.seed : parseCount("--seed", this.seed, 0, 2 ** 52),
         format: (this.format ?? "aether") as "aether" | "rmm",
       };
+      if (this.out_ !== undefined) appendableFile("--out", this.out_);
       const gen = generateTrace(opts);
       if (this.out_ !== undefined) {
         writeFileSync(this.out_, gen.text);

@@ -1,9 +1,9 @@
 import { Command, Option } from "clipanion";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { plugin } from "bun";
 import * as t from "typanion";
-import { AetherCommand, parseCount, UsageError } from "../lib/command.ts";
+import { AetherCommand, appendableFile, parseCount, UsageError } from "../lib/command.ts";
 import { formatRunReport, runProgram, type RunOptions } from "../lib/run-program.ts";
 import { applyScriptOptions, scriptReport, writeReport } from "../lib/run-script.ts";
 import { memory } from "../native/memory.ts";
@@ -82,12 +82,12 @@ export class RunCommand extends AetherCommand {
       leaks: this.leaks as RunOptions["leaks"],
       abortOnError: this.abortOnError,
       failOnError: this.failOnError,
-      log: this.log !== undefined ? writableFile("--log", this.log) : undefined,
+      log: this.log !== undefined ? appendableFile("--log", this.log) : undefined,
       quarantine: this.quarantine !== undefined ? parseCount("--quarantine", this.quarantine, 0, 2 ** 40) : undefined,
       redzone: this.redzone !== undefined ? parseCount("--redzone", this.redzone, 8, 4096) : undefined,
       backtrace: this.backtrace || process.env.AETHER_BACKTRACE === "1",
       json: this.json,
-      report: this.report !== undefined ? writableFile("--report", this.report) : undefined,
+      report: this.report !== undefined ? appendableFile("--report", this.report) : undefined,
     };
     if (!programMode && SCRIPT.test(this.target)) return this.runScript(opts);
     const { code, report } = await runProgram(this.target, this.args, opts);
@@ -129,14 +129,4 @@ export class RunCommand extends AetherCommand {
     const failed = threw || (opts.leaks !== "off" && leaks > 0) || (opts.failOnError && report.totalErrors > 0);
     return failed ? 1 : own;
   }
-}
-
-/** A file the run will write: its folder must exist and the file must open for appending. */
-function writableFile(flag: string, path: string): string {
-  try {
-    closeSync(openSync(path, "a"));
-  } catch (e) {
-    throw new UsageError(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: cannot write there`);
-  }
-  return resolve(path);
 }

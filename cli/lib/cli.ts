@@ -44,6 +44,17 @@ export async function main(argv: string[]): Promise<number> {
     const path = argv.filter((a) => !a.startsWith("-")).slice(0, 1).join(" ");
     if (firstLine(e).startsWith("Command not found")) {
       const known = COMMANDS.flatMap((c) => c.paths ?? []).map((p) => p.join(" "));
+      // A known command whose arguments matched none of its forms (a required one missing, as in `aether run --`).
+      const named = known.filter((k) => argv.slice(0, k.split(" ").length).join(" ") === k).sort((a, b) => b.length - a.length)[0];
+      if (named) {
+        writeErr(`aether ${named}: missing or misplaced arguments (see 'aether ${named} --help')\n`);
+        return 2;
+      }
+      const subs = known.filter((k) => k.startsWith(`${argv[0]} `));
+      if (subs.length) {
+        writeErr(`aether ${argv[0]}: give one of: ${subs.join(", ")} (see 'aether ${subs[0]} --help')\n`);
+        return 2;
+      }
       const guess = known.find((k) => k.startsWith(argv[0]?.slice(0, 2) ?? "\0"));
       const hint = guess ? `did you mean '${guess}'? ` : "";
       writeErr(`aether: unknown command '${argv[0] ?? ""}' (${hint}see 'aether --help')\n`);

@@ -1,5 +1,7 @@
 // command.ts: what every aether command shares.
 import { Command, UsageError } from "clipanion";
+import { closeSync, openSync } from "node:fs";
+import { resolve } from "node:path";
 
 export { UsageError };
 
@@ -34,4 +36,15 @@ export function parseSeconds(flag: string, value: string, max = 86400): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`${flag} expects seconds in (0, ${max}], got ${shown(value)}`);
   return n;
+}
+
+/** A file a command will write: its folder must exist and the file must open for appending (it is created
+ * empty if it did not exist). Checked up front, so a bad path is a usage error, not a failure at the end. */
+export function appendableFile(flag: string, path: string): string {
+  try {
+    closeSync(openSync(path, "a"));
+  } catch (e) {
+    throw new UsageError(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: cannot write there`);
+  }
+  return resolve(path);
 }

@@ -82,7 +82,8 @@ export interface RunReport {
 function resolveProgram(program: string): string {
   if (program.includes("/")) {
     const p = resolve(program);
-    if (!existsSync(p) || statSync(p).isDirectory()) throw new UsageError(`program not found: ${program}`);
+    if (!existsSync(p)) throw new UsageError(`program not found: ${program}`);
+    if (statSync(p).isDirectory()) throw new UsageError(`${program} is a directory, not a program`);
     try {
       accessSync(p, constants.X_OK);
     } catch {
