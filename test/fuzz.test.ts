@@ -182,7 +182,8 @@ describe("the command", () => {
   }, 60_000);
 
   test("mistakes are one-line usage errors", () => {
-    for (const args of [["fuzz", "nosuch"], ["fuzz", "--engine", "afl"], ["fuzz", "elf", "--engine", "builtin"], ["fuzz", "alloc", "--repro", "no/such/file"], ["fuzz", "--time", "0"]]) {
+    for (const args of [["fuzz", "nosuch"], ["fuzz", "--engine", "afl"], ["fuzz", "elf", "--engine", "builtin"], ["fuzz", "alloc", "--repro", "no/such/file"], ["fuzz", "--time", "0"],
+      ["fuzz", "alloc", "--repro", "fuzz/corpus/alloc"], ["fuzz", "alloc", "--engine", "jazzer"]]) {
       const r = aether(args);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n").length).toBe(1);

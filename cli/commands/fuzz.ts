@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, dirname, relative, resolve } from "node:path";
 import { Command, Option } from "clipanion";
 import { AetherCommand, parseCount, parseSeconds, UsageError } from "../lib/command.ts";
@@ -145,14 +145,15 @@ export class FuzzCommand extends AetherCommand {
         runBuiltin(t, { seconds: budget, runs, seed, onProgress: (p) => onProgress(t.name, p), log: (l) => !this.json && this.out(color.dim(l)) }),
       );
     } else {
+      // Names first: a target without a Jazzer version is a usage error whether or not Jazzer.js loads here.
+      const all = jazzerTargets();
+      const names = this.targets.length ? this.targets : all.map((t) => t.name);
+      this.checkNames(names, all.map((t) => t.name), "jazzer");
       const st = jazzerStatus();
       if (!st.ok) {
         this.err(`aether fuzz: ${st.reason}`);
         return 1;
       }
-      const all = jazzerTargets();
-      const names = this.targets.length ? this.targets : all.map((t) => t.name);
-      this.checkNames(names, all.map((t) => t.name), "jazzer");
       results = await this.parallel(all.filter((t) => names.includes(t.name)), jobs, async (t) =>
         runJazzer(t.name, await bundleJazzerTarget(t.source, t.name), st, { seconds: budget, runs, onProgress: (p) => onProgress(t.name, p) }),
       );
@@ -236,6 +237,7 @@ export class FuzzCommand extends AetherCommand {
   private async doRepro(engine: Engine | undefined): Promise<number> {
     const file = resolve(this.repro!);
     if (!existsSync(file)) throw new UsageError(`--repro: no such file: ${this.repro}`);
+    if (!statSync(file).isFile()) throw new UsageError(`--repro takes one input file, and ${this.repro} is not a file (a corpus folder replays with --regression)`);
     const name = this.reproTarget(this.repro!);
     const c = cTargets().find((t) => t.name === name);
     const b = BUILTIN_TARGETS.find((t) => t.name === name);
