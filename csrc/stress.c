@@ -52,7 +52,7 @@ struct aether_stress {
   uint32_t nthreads, nproducers;
   uint32_t idbits, seqbits;  /* item word layout */
   size_t word_bytes;         /* min(elem_size, 8) */
-  uint64_t per_thread_ops;   /* 0: until stopped */
+  bool bounded;              /* cfg.ops != 0: the threads share exactly cfg.ops operations, else run until stopped */
   aether_spsc *spsc;
   aether_mpmc *mpmc;
   aether_pool *pool;
@@ -114,6 +114,12 @@ static inline void flush_ops(stress_thread *t) {
 static inline uint64_t ops_so_far(const stress_thread *t) {
   return atomic_load_explicit(&t->s->ops, memory_order_relaxed) + t->ops_local;
 }
+/* Thread index's share of cfg.ops among k threads: the remainder goes one each to the first threads, so the
+ * shares add up to cfg.ops exactly (a share may be 0). */
+static uint64_t ops_share(const struct aether_stress *s, uint32_t index, uint32_t k) {
+  return s->cfg.ops / k + (index < s->cfg.ops % k ? 1 : 0);
+}
+
 static void note_depth(struct aether_stress *s, uint64_t depth) {
   uint64_t m = atomic_load_explicit(&s->max_depth, memory_order_relaxed);
   while (depth > m && !atomic_compare_exchange_weak_explicit(&s->max_depth, &m, depth, memory_order_relaxed,
@@ -251,15 +257,14 @@ static void producer_main(stress_thread *t) {
     atomic_fetch_add_explicit(&s->producers_done, 1, memory_order_release);
     return;
   }
-  uint64_t budget = s->per_thread_ops;
-  if (budget && t->index == 0) budget += s->cfg.ops % s->nproducers; /* the remainder */
+  const uint64_t budget = ops_share(s, t->index, s->nproducers);
   const uint64_t fault_at = 1000;
   uint64_t seq = 0;
   uint32_t spins = 0;
-  while (!stopped(s) && (budget == 0 || seq < budget)) {
+  while (!stopped(s) && (!s->bounded || seq < budget)) {
     const uint64_t r = rng_next(&t->rng);
     size_t n = (r >> 8) % 4 == 0 ? 1 + (r >> 16) % AE_STRESS_BATCH : 1;
-    if (budget && n > budget - seq) n = (size_t)(budget - seq);
+    if (s->bounded && n > budget - seq) n = (size_t)(budget - seq);
     uint64_t seqs[AE_STRESS_BATCH];
     size_t built = 0;
     for (uint64_t q = seq; q < seq + n; q++) {
@@ -289,8 +294,9 @@ static void producer_main(stress_thread *t) {
     atomic_fetch_add_explicit(&s->produced, done, memory_order_relaxed);
     if (done < built) break; /* stopped while the queue was full */
     seq += n;
-    if ((seq & 255) < n) note_depth(s, q_size(s));
+    if ((seq & 255) < n || seq == n) note_depth(s, q_size(s)); /* the first push too: short runs see a depth */
   }
+  note_depth(s, q_size(s));
   free(buf);
   /* release: a consumer that sees every producer done also sees every item they pushed */
   atomic_fetch_add_explicit(&s->producers_done, 1, memory_order_release);
@@ -318,7 +324,7 @@ static void consumer_main(stress_thread *t) {
     }
     if (m > 0) {
       popped += m;
-      if ((popped & 255) < m) { /* what the queue held before this pop, at most its capacity */
+      if ((popped & 255) < m || popped == m) { /* what the queue held before this pop, at most its capacity */
         const uint64_t d = q_size(s) + m;
         note_depth(s, d < s->cfg.capacity ? d : s->cfg.capacity);
       }
@@ -510,9 +516,9 @@ static void owner_main(stress_thread *t) {
   uint32_t n = 0;
   uint64_t counter = 0;
   bool injected = false;
-  const uint64_t budget = s->per_thread_ops;
+  const uint64_t budget = ops_share(s, t->index, s->nthreads);
   uint64_t done = 0;
-  while (!stopped(s) && (budget == 0 || done < budget)) {
+  while (!stopped(s) && (!s->bounded || done < budget)) {
     const uint64_t r = rng_next(&t->rng);
     const uint64_t tag = ((uint64_t)(t->index + 1) << 48) | (++counter & 0xFFFFFFFFFFFFull);
     const uint32_t action = (uint32_t)(r % 16);
@@ -593,7 +599,8 @@ static void owner_main(stress_thread *t) {
     }
     done++;
     count_op(t, 1);
-    if ((done & 1023) == 0) { /* depth: blocks in use in the pool, live allocations added by the run */
+    /* depth: blocks in use in the pool, live allocations added by the run; often at first, so short runs see it */
+    if ((done & (done < 1024 ? 15 : 1023)) == 0 || done == budget) {
       if (s->cfg.target == AETHER_STRESS_POOL) {
         aether_pool_info st;
         if (aether_pool_stats(s->pool, &st) == AETHER_OK) note_depth(s, st.in_use);
@@ -604,11 +611,10 @@ static void owner_main(stress_thread *t) {
       }
     }
   }
-  /* Wind down: check and free everything still held. */
+  /* Wind down: check and free everything still held (not counted: ops are the budget's operations). */
   for (uint32_t i = 0; i < n; i++) {
     if (atomic_load_explicit(&s->violations, memory_order_relaxed) != 0) break;
     if (!verify_held(t, &hold[i], "at the end") || !block_release(t, &hold[i])) break;
-    count_op(t, 1);
   }
   flush_ops(t);
 }
@@ -683,8 +689,7 @@ aether_stress *aether_stress_start(const aether_stress_config *config) {
   s->cfg = c;
   s->nthreads = n;
   s->nproducers = c.producers;
-  s->per_thread_ops = c.ops / (queue ? c.producers : n);
-  if (c.ops != 0 && s->per_thread_ops == 0) s->per_thread_ops = 1;
+  s->bounded = c.ops != 0;
   if (queue) {
     s->word_bytes = c.elem_size < 8 ? c.elem_size : 8;
     s->idbits = c.producers <= 1 ? 0 : 64 - (uint32_t)__builtin_clzll((uint64_t)c.producers - 1);

@@ -35,7 +35,18 @@ describe("aether stress: runs", () => {
       const r = json([target, "--threads", "3", "--ops", "60000"]);
       expect(r.code).toBe(0);
       expect(r.data).toMatchObject({ target, threads: 3, violations: 0, verdict: "pass" });
-      expect(r.data.ops).toBeGreaterThanOrEqual(60000);
+      expect(r.data.ops).toBe(60000);
+    }
+  });
+
+  test.each([["native"], ["workers"]])("--ops is exact and short runs see a depth, in %s mode", (mode) => {
+    if (mode === "workers" && NO_WORKERS_UNDER_TSAN) return;
+    for (const [target, ops] of [["pool", 1000], ["alloc", 999], ["mpmc", 1], ["mpmc", 7], ["spsc", 3]] as const) {
+      const n = target === "spsc" ? "2" : "3";
+      const r = json([target, "--ops", String(ops), ...(mode === "workers" ? ["--workers", n] : ["--threads", n])]);
+      expect(r.code).toBe(0);
+      expect(r.data.ops).toBe(ops);
+      expect(r.data.maxDepth).toBeGreaterThan(0);
     }
   });
 

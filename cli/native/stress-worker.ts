@@ -25,8 +25,12 @@ export interface WorkerJob {
   /** queues: capacity (depth samples are clamped to it) */
   capacity: number;
   producers: number;
-  /** operations for this worker (0: until the stop flag) */
+  /** producers and owners: this worker's share of the run's ops (with bounded; consumers: 0) */
   budget: number;
+  /** the run has an op count (else the workers go on until stopped) */
+  bounded: boolean;
+  /** alloc: the safe allocator's live allocations before the run (depth is what the run adds) */
+  liveBefore: number;
   seed: number;
   inject: "none" | "lose" | "duplicate" | "share";
   /** Int32Array view: [0] stop, [1] producers done, [2] violations; BigInt64Array view from byte 16: per slot
@@ -63,6 +67,8 @@ const SYMBOLS = {
   aether_mpmc_size: { args: [ptr], returns: u64_fast },
   aether_pool_alloc: { args: [ptr], returns: ptr },
   aether_pool_free: { args: [ptr, ptr], returns: i32 },
+  aether_pool_stats: { args: [ptr, ptr], returns: i32 },
+  aether_memory_get_stats: { args: [ptr], returns: i32 },
   aether_safe_malloc: { args: [usize], returns: ptr },
   aether_safe_calloc: { args: [usize, usize], returns: ptr },
   aether_safe_realloc: { args: [ptr, usize], returns: ptr },
@@ -168,10 +174,10 @@ function run(job: WorkerJob): WorkerResult {
         let spins = 0;
         const FAULT = 1000;
         try {
-          while (!stopped() && (job.budget === 0 || seq < job.budget)) {
+          while (!stopped() && (!job.bounded || seq < job.budget)) {
             const r = random();
             let k = r < 0.25 ? 1 + Math.floor(random() * BATCH) : 1;
-            if (job.budget && k > job.budget - seq) k = job.budget - seq;
+            if (job.bounded && k > job.budget - seq) k = job.budget - seq;
             const seqs: number[] = [];
             for (let s = seq; s < seq + k; s++) {
               if (job.inject === "lose" && s === FAULT) {
@@ -198,8 +204,9 @@ function run(job: WorkerJob): WorkerResult {
             produced(done); // ops count consumed items (as native mode does), not pushes
             if (done < seqs.length) break;
             seq += k;
-            if (seq % 256 < k) depth(f.size(q) as number);
+            if (seq % 256 < k || seq === k) depth(f.size(q) as number); // the first push too: short runs see a depth
           }
+          depth(f.size(q) as number);
         } finally {
           result.sent = sent;
           Atomics.add(ctl, 1, 1); // this producer is done (after its last push)
@@ -239,7 +246,7 @@ function run(job: WorkerJob): WorkerResult {
             count(1);
           }
           if (m > 0) {
-            if (ops % 256 < m) depth(Math.min((f.size(q) as number) + m, job.capacity));
+            if (ops % 256 < m || ops === m) depth(Math.min((f.size(q) as number) + m, job.capacity));
             continue;
           }
           if (Atomics.load(ctl, 2) !== 0) break;
@@ -295,8 +302,25 @@ function run(job: WorkerJob): WorkerResult {
         hold.push(nh);
         return true;
       };
-      let budgetLeft = job.budget;
-      while (!stopped() && (job.budget === 0 || budgetLeft-- > 0)) {
+      // An operation is an action that completed (an alloc, a free, a hand-off, or a try that found the pool
+      // exhausted): the budget counts those, so a bounded run does exactly job.budget of them.
+      let done = 0;
+      // Depth: blocks in use in the pool, or live allocations the run added (aether_pool_info.in_use is its 6th
+      // field, aether_memory_stats.live_count its 1st); often at first, so that short runs see it too.
+      const stats = new BigUint64Array(32);
+      const sampleDepth = () => {
+        if (job.target === "pool") {
+          if (n.aether_pool_stats(handle, stats) === 0) depth(Number(stats[5]));
+        } else if (n.aether_memory_get_stats(stats) === 0) {
+          depth(Math.max(0, Number(stats[0]) - job.liveBefore));
+        }
+      };
+      const op = () => {
+        done++;
+        count(1);
+        if ((done & (done < 1024 ? 15 : 1023)) === 0 || done === job.budget) sampleDepth();
+      };
+      while (!stopped() && (!job.bounded || done < job.budget)) {
         const r = random();
         if (hold.length === 0 || (r < 7 / 16 && hold.length < HOLD)) {
           let p: number;
@@ -311,7 +335,7 @@ function run(job: WorkerJob): WorkerResult {
               if (hold.length === 0 && takeFromBoard()) continue;
               yieldNow();
               if (hold.length === 0) continue;
-              count(1);
+              op();
               continue;
             }
             if (p % 64 !== 0) fail(`pool: aether_pool_alloc returned 0x${p.toString(16)}, not 64-aligned`);
@@ -366,13 +390,12 @@ function run(job: WorkerJob): WorkerResult {
           }
           if (hold.length < HOLD) takeFromBoard();
         }
-        count(1);
+        op();
       }
       for (const h of hold) {
         if (Atomics.load(ctl, 2) !== 0) break;
         verify(h, "at the end");
-        release(h);
-        count(1);
+        release(h); // the wind-down is not counted: ops are the budget's operations
       }
     }
   } catch (e) {

@@ -291,7 +291,9 @@ async function runWorkers(o: StressRunOptions): Promise<StressReport> {
   const lib = loadedLibrary().path;
   const handle = st.kind === "queue" ? st.queue.handle : st.kind === "pool" ? st.pool.handle : 0;
   const board = st.kind === "queue" ? 0 : st.board.handle;
-  const perWorker = o.ops ? Math.max(1, Math.floor(o.ops / (queue ? o.producers : nWorkers))) : 0;
+  // Each producer's (owner's) share of ops: the remainder goes one each to the first, so they add up exactly.
+  const sharers = queue ? o.producers : nWorkers;
+  const share = (i: number) => Math.floor(o.ops / sharers) + (i < o.ops % sharers ? 1 : 0);
   const workers: Worker[] = [];
   const results: Promise<WorkerResult>[] = [];
   const t0 = performance.now();
@@ -309,7 +311,9 @@ async function runWorkers(o: StressRunOptions): Promise<StressReport> {
         elemSize: o.elemSize,
         capacity: o.capacity,
         producers: o.producers,
-        budget: role === "consumer" ? 0 : perWorker + (o.ops && i === 0 ? o.ops % (queue ? o.producers : nWorkers) : 0),
+        budget: role === "consumer" ? 0 : share(i),
+        bounded: o.ops > 0,
+        liveBefore: st.kind === "alloc" ? st.before.liveCount : 0,
         seed: (o.seed + i * 0x9e3779b1) >>> 0,
         inject: o.inject,
         control,
@@ -366,7 +370,7 @@ async function runWorkers(o: StressRunOptions): Promise<StressReport> {
     if (!first) {
       const bad = finalChecks(o, st, res, o.producers);
       if (bad) {
-        message = bad;
+        message = `${bad}, found by the end-of-run checks after ${progress().ops} ops`;
         violations = 1;
       }
     }

@@ -311,7 +311,8 @@ typedef struct aether_stress_config {
   uint32_t producers; /* queues: producer threads (spsc: 1); pool/alloc: worker threads */
   uint32_t consumers; /* queues: consumer threads (spsc: 1); pool/alloc: ignored */
   uint32_t inject;    /* AETHER_STRESS_INJECT_* */
-  uint64_t ops;       /* stop after this many operations in all (items consumed, blocks freed); 0: until stopped */
+  uint64_t ops;       /* exactly this many operations in all (queues: items; pool/alloc: actions: an alloc, free,
+                       * realloc or hand-off each); 0: until stopped */
   uint64_t capacity;  /* queues: capacity (power of two); pool: max_blocks (0: 64 per thread); alloc: ignored */
   uint64_t elem_size; /* queues: item size 1..4096; pool: block size; alloc: largest block size */
   uint64_t seed;      /* for the random choices of sizes and actions */
@@ -319,7 +320,7 @@ typedef struct aether_stress_config {
 typedef struct aether_stress aether_stress;
 /* Counters the threads update as they go (relaxed atomics; read them with aether_stress_poll). */
 typedef struct aether_stress_progress {
-  uint64_t ops;        /* operations completed so far (items consumed; allocs+frees) */
+  uint64_t ops;        /* operations completed so far (items consumed; pool/alloc: actions) */
   uint64_t produced;   /* queues: items pushed; pool/alloc: blocks allocated */
   uint64_t max_depth;  /* queues: the deepest the queue was seen; pool: most blocks in use; alloc: live blocks */
   uint64_t violations; /* violations found (the threads stop at the first) */
