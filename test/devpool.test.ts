@@ -148,6 +148,19 @@ describe("refusals, each with its own status", () => {
     a.free(h);
   });
 
+  test("sizes, offsets and lengths that are not whole numbers >= 0 are refused by the wrapper as the C API would", () => {
+    const c = ctx();
+    const h = c.alloc(64);
+    for (const bad of [1.5, -1, NaN, Infinity]) {
+      expect(errorCode(() => c.alloc(bad))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+      expect(errorCode(() => c.read(h, bad, 1))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+      expect(errorCode(() => c.fill(h, 0, 1, bad))).toBe("AETHER_ERR_INVALID_ARGUMENT");
+    }
+    // a length no JavaScript buffer could hold is out of bounds, not a RangeError from new Uint8Array
+    expect(errorCode(() => c.read(h, 0, 2 ** 40))).toBe("AETHER_ERR_OUT_OF_BOUNDS");
+    c.free(h);
+  });
+
   test("bounds: every range outside the allocation is refused and nothing is copied", () => {
     const c = ctx();
     const h = c.alloc(100);
@@ -444,6 +457,18 @@ describe("shared objects", () => {
     expect(info.ownerRef).toBe(0n); // the owner released: nobody writes until someone acquires rw
     elixir.release(e);
     expect(errorCode(() => pools.shareInfo(object))).toBe("AETHER_ERR_STALE_HANDLE");
+  });
+
+  test("a released reference is stale whoever holds its slot now (found by fuzzing: it was ACCESS_DENIED)", () => {
+    const { object, ref } = rust.share(64, { perms: "julia:rw" });
+    const j = julia.acquire(object, "r");
+    julia.release(j);
+    // the next acquire, by another context, may take the released reference's slot
+    const r2 = rust.acquire(object, "r");
+    for (const use of [() => julia.read(j, 0, 1), () => julia.release(j)]) expect(errorCode(use)).toBe("AETHER_ERR_STALE_HANDLE");
+    const j2 = julia.acquire(object, "r");
+    expect(errorCode(() => rust.read(j2, 0, 1))).toBe("AETHER_ERR_ACCESS_DENIED"); // live, of another context
+    for (const [c, r] of [[julia, j2], [rust, r2], [rust, ref]] as const) c.release(r);
   });
 
   test("permissions per runtime tag, tenancy and isolation are enforced", () => {

@@ -40,6 +40,13 @@ function text(buf: Uint8Array, off: number, len: number): string {
 
 const asPtr = (n: number | bigint) => Number(n) as unknown as Pointer;
 
+/** A size, offset or count for a uint64_t parameter: BigInt() would throw a bare RangeError on a fraction and
+ * wrap a negative, so anything but a whole number >= 0 is refused here as the C API would refuse it. */
+function u64(what: string, fn: string, v: number | bigint): bigint {
+  if (typeof v === "bigint" ? v >= 0n && v < 1n << 64n : Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw new AetherError(-1, "AETHER_ERR_INVALID_ARGUMENT", `${fn}: ${what} ${String(v)} is not a whole number >= 0`);
+}
+
 // ------------------------------------------------------------------------------------------- backends
 export interface DeviceInfo {
   backend: BackendName;
@@ -253,7 +260,7 @@ export class DevicePools {
   /** Quota per tenant, across its contexts: bytes (allocated, rounded to 256) and live count; 0 = unlimited. */
   setQuota(tenant: string, quota: { bytes?: number; count?: number }): void {
     check(
-      native().aether_devpool_set_quota(this.ptr, cstr(tenant), BigInt(quota.bytes ?? 0), BigInt(quota.count ?? 0)),
+      native().aether_devpool_set_quota(this.ptr, cstr(tenant), u64("bytes", "aether_devpool_set_quota", quota.bytes ?? 0), u64("count", "aether_devpool_set_quota", quota.count ?? 0)),
       "aether_devpool_set_quota",
     );
   }
@@ -381,7 +388,7 @@ export class DeviceContext {
 
   /** A new allocation of size bytes (256-byte aligned on the device); its handle. */
   alloc(size: number, opts: { zero?: boolean } = {}): bigint {
-    check(native().aether_devpool_alloc(this.pools.ptr, this.id, BigInt(size), opts.zero ? 1 : 0, this.#out), "aether_devpool_alloc");
+    check(native().aether_devpool_alloc(this.pools.ptr, this.id, u64("size", "aether_devpool_alloc", size), opts.zero ? 1 : 0, this.#out), "aether_devpool_alloc");
     return this.#out[0]!;
   }
 
@@ -393,21 +400,26 @@ export class DeviceContext {
   /** Copy data into the allocation (or shared-object reference) at offset; bounds-checked. */
   write(handle: bigint, offset: number, data: Uint8Array): void {
     check(
-      native().aether_devpool_write(this.pools.ptr, this.id, handle, BigInt(offset), data, BigInt(data.byteLength)),
+      native().aether_devpool_write(this.pools.ptr, this.id, handle, u64("offset", "aether_devpool_write", offset), data, BigInt(data.byteLength)),
       "aether_devpool_write",
     );
   }
 
   /** len bytes from offset; bounds-checked. */
   read(handle: bigint, offset: number, len: number): Uint8Array {
+    const off = u64("offset", "aether_devpool_read", offset);
+    const n = u64("len", "aether_devpool_read", len);
+    // A length past the allocation is refused before a JavaScript buffer that large is made (or fails to be).
+    if (n > 1n << 30n && off + n > BigInt(this.size(handle)))
+      throw new AetherError(-26, "AETHER_ERR_OUT_OF_BOUNDS", `aether_devpool_read: [${off}, ${off + n}) is outside the allocation of ${this.size(handle)} bytes`);
     const out = new Uint8Array(len);
-    check(native().aether_devpool_read(this.pools.ptr, this.id, handle, BigInt(offset), out, BigInt(len)), "aether_devpool_read");
+    check(native().aether_devpool_read(this.pools.ptr, this.id, handle, off, out, n), "aether_devpool_read");
     return out;
   }
 
   fill(handle: bigint, offset: number, value: number, len: number): void {
     check(
-      native().aether_devpool_fill(this.pools.ptr, this.id, handle, BigInt(offset), value, BigInt(len)),
+      native().aether_devpool_fill(this.pools.ptr, this.id, handle, u64("offset", "aether_devpool_fill", offset), value, u64("len", "aether_devpool_fill", len)),
       "aether_devpool_fill",
     );
   }
@@ -449,7 +461,7 @@ export class DeviceContext {
     const ref = new BigUint64Array(1);
     check(
       native().aether_devpool_share_create(
-        this.pools.ptr, this.id, BigInt(size), opts.immutable ? 1 : 0, cstr(perms),
+        this.pools.ptr, this.id, u64("size", "aether_devpool_share_create", size), opts.immutable ? 1 : 0, cstr(perms),
         init.byteLength ? init : null, BigInt(init.byteLength), object, ref,
       ),
       "aether_devpool_share_create",
