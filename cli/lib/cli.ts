@@ -2,13 +2,13 @@
 //   usage mistakes (unknown command or flag, bad value)  -> one line on stderr, exit 2
 //   failures (a missing library, a native error, a file) -> one line on stderr, exit 1
 // A stack trace is printed only with AETHER_DEBUG=1.
-import { Builtins, Cli, Command } from "clipanion";
+import { Builtins, Cli, Command, type CommandClass } from "clipanion";
 import pkg from "../../package.json" with { type: "json" };
 import { AetherError, LibraryError } from "../native/ffi.ts";
-import { COMMANDS } from "../commands/index.ts";
+import { loadCommands } from "../commands/index.ts";
 import { blockingStream, colorEnabled, writeErr, writeOut } from "./output.ts";
 
-export function buildCli(): Cli {
+export function buildCli(commands: CommandClass[]): Cli {
   const cli = new Cli({
     binaryLabel: "aether: the Aether memory-safety runtime and its harness",
     binaryName: "aether",
@@ -18,7 +18,7 @@ export function buildCli(): Cli {
   });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
-  for (const c of COMMANDS) cli.register(c);
+  for (const c of commands) cli.register(c);
   return cli;
 }
 
@@ -33,7 +33,7 @@ function firstLine(e: unknown): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cli = buildCli();
+  const cli = buildCli(await loadCommands(argv));
   const context = { ...Cli.defaultContext, stdin: process.stdin, stdout: blockingStream(1), stderr: blockingStream(2) };
   const debug = process.env.AETHER_DEBUG === "1";
   let command: Command;
@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     if (debug) console.error(e);
     const path = argv.filter((a) => !a.startsWith("-")).slice(0, 1).join(" ");
     if (firstLine(e).startsWith("Command not found")) {
-      const known = COMMANDS.flatMap((c) => c.paths ?? []).map((p) => p.join(" "));
+      const known = (await loadCommands()).flatMap((c) => c.paths ?? []).map((p) => p.join(" "));
       // A known command whose arguments matched none of its forms (a required one missing, as in `aether run --`).
       const named = known.filter((k) => argv.slice(0, k.split(" ").length).join(" ") === k).sort((a, b) => b.length - a.length)[0];
       if (named) {
