@@ -247,6 +247,41 @@ describe("diagnostics, word for word", () => {
     expect(r.diag).toEqual([`AETHER MEMORY ERROR: Buffer overflow detected at ${p}`]);
   });
 
+  test("realloc reports an overflow or underflow of the block it is given, then resizes it as asked", () => {
+    const r = child(`
+      const a = memory.safeMalloc(40);
+      memory.view(a, 40).fill(5);
+      memory.view(a, 41)[40] = 1;                    // overflow by one
+      const a2 = memory.safeRealloc(a, 4000);        // moves
+      const b = memory.safeMalloc(40);
+      memory.view(at(b, -1), 1)[0] = 0;              // underflow by one
+      const b2 = memory.safeRealloc(b, 16);          // in place
+      console.log(hex(a), hex(b), memory.view(a2, 40).every((x) => x === 5), memory.usableSize(b2));
+      memory.safeFree(a2);
+      memory.safeFree(b2);
+    `);
+    const [a, b, kept, size] = r.stdout.trim().split(" ");
+    expect(r.diag).toEqual([
+      `AETHER MEMORY ERROR: Buffer overflow detected at ${a}`,
+      `AETHER MEMORY ERROR: Buffer underflow detected at ${b}`,
+    ]);
+    expect(kept).toBe("true");
+    expect(size).toBe("16");
+  });
+
+  test("check_all finds an underflow in a block that is never freed, and counts each damaged block once", () => {
+    const r = child(`
+      const p = memory.safeMalloc(64);
+      const q = memory.safeMalloc(64);
+      memory.view(at(p, -3), 1)[0] ^= 0xff;
+      memory.view(q, 70)[66] ^= 0xff;
+      console.log(memory.checkAll(), hex(p), hex(q));
+    `);
+    const [n, p, q] = r.stdout.trim().split(" ");
+    expect(n).toBe("2");
+    expect(r.diag.sort()).toEqual([`AETHER MEMORY ERROR: Buffer overflow detected at ${q}`, `AETHER MEMORY ERROR: Buffer underflow detected at ${p}`].sort());
+  });
+
   test("a larger redzone checks every one of its bytes", () => {
     const r = child(`
       const out = [];
