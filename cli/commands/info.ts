@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { AetherCommand } from "../lib/command.ts";
 import { color, printJson, table } from "../lib/output.ts";
 import { findClang, firstVersionLine, gccRuntime } from "../lib/tools.ts";
-import { infoSections } from "../lib/info-sections.ts";
+import { infoLines, infoSections } from "../lib/info-sections.ts";
 
 export class InfoCommand extends AetherCommand {
   static override paths = [["info"]];
@@ -69,13 +69,9 @@ export class InfoCommand extends AetherCommand {
         ["asan runtime", info.tools.runtimes.asan ?? color.yellow("not found")],
         ["ubsan runtime", info.tools.runtimes.ubsan ?? color.yellow("not found")],
         ["tsan runtime", info.tools.runtimes.tsan ?? color.yellow("not found")],
-        ...infoRows(),
+        ...infoLines(),
       ]),
     );
     return 0;
   }
-}
-
-function infoRows(): string[][] {
-  return Object.entries(infoSections()).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]);
 }

@@ -5,8 +5,10 @@ import { simd } from "../native/qstate.ts";
 import { stack } from "../native/stack.ts";
 import { formatBytes } from "./output.ts";
 
-const SECTIONS: [string, () => unknown][] = [
-  ["simd", () => simd.info()],
+// name, its value for --json, and (where the value is not already one line) how the table shows it
+const SECTIONS: [string, () => unknown, ((v: never) => string)?][] = [
+  ["simd", () => simd.info(), (i: ReturnType<typeof simd.info>) =>
+    `${i.impl} (${i.reason}; available: ${i.available.join(", ")}; ${i.width} floats per vector)`],
   ["device backends", deviceBackendsLine],
   ["stack", () => {
     const i = stack.info();
@@ -23,4 +25,12 @@ function deviceBackendsLine(): string {
 
 export function infoSections(): Record<string, unknown> {
   return Object.fromEntries(SECTIONS.map(([name, fn]) => [name, fn()]));
+}
+
+/** The same, each as one line of text for the human table. */
+export function infoLines(): [string, string][] {
+  return SECTIONS.map(([name, fn, text]) => {
+    const v = fn();
+    return [name, text ? text(v as never) : typeof v === "string" ? v : JSON.stringify(v)];
+  });
 }
