@@ -260,6 +260,15 @@ describe("aether stack on a C project compiled with -fstack-usage -fcallgraph-in
     const warned = [...r.stderr.matchAll(/Recursive function detected: (\S+)/g)].map((m) => m[1]).sort();
     expect(warned).toEqual(["ackermann", "conditional_recursion", "deep_recursion", "factorial", "factorial_tail", "fibonacci", "func_a", "func_b", "func_c", "is_even", "is_odd"]);
   });
+
+  test("--warnings-only (what a build with AETHER_STACK_USAGE=ON runs after linking): the warnings alone, exit 0", () => {
+    const r = aether(["stack", dir, "--warnings-only", "--max-stack", "1"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    const warned = [...r.stderr.matchAll(/^\[WARNING\] Recursive function detected: (\S+)$/gm)].map((m) => m[1]);
+    expect(warned).toHaveLength(11);
+    expect(r.stderr.split("\n").filter((l) => l && !l.startsWith("[WARNING]") && !l.includes("Stack overflow possible"))).toEqual([]);
+  });
 });
 
 // ------------------------------------------------------------------------------------------- gate ---

@@ -91,6 +91,9 @@ export class StackCommand extends AetherCommand {
   all = Option.Boolean("--all", false, { description: "list the depth of every function, not only the exported ones" });
   graph = Option.Boolean("--graph", true, { description: "print the call graph (--no-graph to omit)" });
   json = Option.Boolean("--json", false, { description: "print JSON" });
+  warningsOnly = Option.Boolean("--warnings-only", false, {
+    description: "print only the recursion warnings (what a build with AETHER_STACK_USAGE=ON runs after linking)",
+  });
 
   async execute(): Promise<number> {
     const maxStack = this.maxStack === undefined ? undefined : parseCount("--max-stack", this.maxStack, 1);
@@ -120,6 +123,10 @@ export class StackCommand extends AetherCommand {
     const violations = maxStack === undefined ? [] : checkGate(analysis, gated, maxStack);
 
     const warnings = recursionWarnings(analysis);
+    if (this.warningsOnly) {
+      for (const w of warnings) this.err(w);
+      return 0;
+    }
     if (this.json) printJson({ ...this.toJson({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations), warnings });
     else {
       this.print({ source, analysis, gated, exportsFrom: elf ?? null }, maxStack, violations);
