@@ -209,7 +209,12 @@ const targets = [
   { what: "SPSC throughput / mutex ring", value: ratio(get(tp, "aether spsc"), get(tp, "mutex ring (baseline)")), goal: "(report)", ok: () => true },
   { what: "MPMC throughput / mutex ring", value: ratio(get(tp, "aether mpmc"), get(tp, "mutex ring (baseline)")), goal: "(report)", ok: () => true },
   { what: "MPMC throughput / ConcurrentQueue", value: ratio(get(tp, "aether mpmc"), get(tp, CXX[3])), goal: "(report)", ok: () => true },
-  { what: "batch push+pop from Bun, x4096 (ns/item)", value: Math.min(...batch.filter((b) => b.n === 4096).map((b) => b.nsPerItem)), goal: "< 5 ns", ok: (v: number) => v < 5 },
+  ...(["spsc", "mpmc"] as const).map((kind) => ({
+    what: `${kind} batch push+pop from Bun, x4096 (ns/item)`,
+    value: batch.find((b) => b.api === `${kind} pushN+popN` && b.n === 4096)?.nsPerItem ?? NaN,
+    goal: "< 5 ns",
+    ok: (v: number) => v < 5,
+  })),
 ];
 log("Ratios of medians (targets of issue 3, reported, not asserted):");
 for (const t of targets) {
