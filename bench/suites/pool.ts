@@ -1,9 +1,10 @@
 // pool: the lock-free aligned block pool (per-thread caches over a tagged CAS free list), alloc+free pairs of
 // 64-byte blocks with zeroing and double-free detection on, against glibc malloc(64)+free in the same loop, with
 // one thread and with two; and the pool with its caches off (every pair on the shared CAS list).
-import { benchPool } from "../../cli/native/pool.ts";
-import { inC, trimmed } from "../../cli/lib/bench/measure.ts";
-import type { Suite } from "../../cli/lib/bench/types.ts";
+import { dlopen, FFIType } from "bun:ffi";
+import { benchPool, Pool } from "../../cli/native/pool.ts";
+import { inBun, inC, trimmed } from "../../cli/lib/bench/measure.ts";
+import type { Suite, SuiteContext } from "../../cli/lib/bench/types.ts";
 
 export const poolSuite: Suite = {
   name: "pool",
@@ -11,9 +12,10 @@ export const poolSuite: Suite = {
   description:
     "alloc+free pairs of 64-byte, 64-aligned blocks on one shared pool (zeroing and double-free detection on), " +
     "with one thread and two, against glibc malloc(64)+free in the same loop; and the pool without its " +
-    "per-thread caches, every pair on the shared CAS list.",
-  estimate: (quick) => (quick ? 1 : 25),
-  steps: () => 2,
+    "per-thread caches, every pair on the shared CAS list; and one pair per call from Bun through the typed " +
+    "wrapper against glibc called through bun:ffi the same way.",
+  estimate: (quick) => (quick ? 1.5 : 28),
+  steps: () => 3,
   run(ctx) {
     const pairs = ctx.quick ? 50_000 : 1_000_000;
     for (const threads of [1, 2]) {
@@ -43,5 +45,45 @@ export const poolSuite: Suite = {
         });
       }
     }
+    if (ctx.wants("bun/64B/")) fromBun(ctx);
   },
 };
+
+/** One alloc+free pair per call from JavaScript: what the pool costs a Bun caller, FFI included. */
+function fromBun(ctx: SuiteContext): void {
+  ctx.step("from Bun");
+  const libc = dlopen("libc.so.6", {
+    malloc: { args: [FFIType.u64], returns: FFIType.ptr },
+    free: { args: [FFIType.ptr], returns: FFIType.void },
+  });
+  const pool = Pool.create({ blockSize: 64, initialBlocks: 256 });
+  try {
+    const B = 64;
+    const { malloc, free } = libc.symbols;
+    const m = inBun(
+      ctx.reps,
+      {
+        pool: { batch: B, fn: () => { for (let i = 0; i < B; i++) pool.free(pool.alloc()); } },
+        glibc: { batch: B, fn: () => { for (let i = 0; i < B; i++) free(malloc(64)); } },
+      },
+      ctx.quick ? 20 : 250,
+    );
+    for (const k of ["pool", "glibc"] as const) {
+      ctx.add({
+        name: `bun/64B/${k}`,
+        label: `${k === "pool" ? "Pool.alloc+free (64 B blocks)" : "glibc malloc(64)+free through bun:ffi"}, per pair from Bun (batches of ${B})`,
+        kind: "latency",
+        unit: "ns",
+        better: "lower",
+        samples: m[k].samples,
+        percentiles: m[k].percentiles,
+        baseline: k === "pool" ? "bun/64B/glibc" : undefined,
+        measured: "bun",
+        params: { blockSize: 64, batch: B },
+      });
+    }
+  } finally {
+    pool.destroy();
+    libc.close();
+  }
+}
