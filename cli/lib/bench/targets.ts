@@ -55,7 +55,7 @@ export function parseTargets(text: string, path: string, knownSuites: readonly s
   };
   if (typeof json !== "object" || json === null || Array.isArray(json)) fail(`expected an object with "version": 1 and "targets": [...]`);
   const top = json as Record<string, unknown>;
-  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(`unknown key "${k}" (known: ${TOP_KEYS.join(", ")})`);
+  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(`unknown key ${JSON.stringify(k)} (known: ${TOP_KEYS.join(", ")})`);
   if (top.version !== 1) fail(`"version" must be 1, got ${JSON.stringify(top.version)}`);
   if (!Array.isArray(top.targets) || top.targets.length === 0) fail(`"targets" must be a non-empty array`);
   const seen = new Set<string>();
@@ -65,13 +65,13 @@ export function parseTargets(text: string, path: string, knownSuites: readonly s
     const t = raw as Record<string, unknown>;
     const id = typeof t.id === "string" && /^[\w.:-]+$/.test(t.id) ? t.id : fail(`${where}: "id" must be a string of letters, digits, '.', ':', '_' or '-'`);
     const at = `${where} ("${id}")`;
-    for (const k of Object.keys(t)) if (!TARGET_KEYS.includes(k)) fail(`${at}: unknown key "${k}" (known: ${TARGET_KEYS.join(", ")})`);
+    for (const k of Object.keys(t)) if (!TARGET_KEYS.includes(k)) fail(`${at}: unknown key ${JSON.stringify(k)} (known: ${TARGET_KEYS.join(", ")})`);
     if (seen.has(id)) fail(`${at}: the id is used twice`);
     seen.add(id);
     if (typeof t.figure !== "string" || !t.figure.includes("/")) fail(`${at}: "figure" must be a figure name such as "alloc/pair/16B/safe"`);
     const figure = t.figure as string;
     const suite = figure.split("/")[0]!;
-    if (!knownSuites.includes(suite)) fail(`${at}: figure "${figure}" is not in a known suite (${knownSuites.join(", ")})`);
+    if (!knownSuites.includes(suite)) fail(`${at}: figure ${JSON.stringify(figure)} is not in a known suite (${knownSuites.join(", ")})`);
     if (t.comparison !== "absolute" && t.comparison !== "ratio") fail(`${at}: "comparison" must be "absolute" or "ratio", got ${JSON.stringify(t.comparison)}`);
     const comparison = t.comparison as Target["comparison"];
     if (typeof t.threshold !== "number" || !Number.isFinite(t.threshold) || t.threshold <= 0) fail(`${at}: "threshold" must be a positive number, got ${JSON.stringify(t.threshold)}`);
@@ -161,11 +161,11 @@ export function evaluate(doc: BenchDocument, file: TargetsFile, quick: boolean):
       const names = suite.figures.map((x) => x.name);
       const near = names.filter((n) => n.split("/").slice(0, 2).join("/") === t.figure.split("/").slice(0, 2).join("/"));
       const hint = (near.length ? near : names).slice(0, 6).join(", ");
-      throw new TargetsError(`${file.path}: target "${t.id}" names figure ${t.figure}, which suite ${suiteName} did not produce${doc.quick ? " in a quick run" : ""} (it produced ${names.length} figures, e.g. ${hint})`);
+      throw new TargetsError(`${file.path}: target "${t.id}" names figure ${JSON.stringify(t.figure)}, which suite ${suiteName} did not produce${doc.quick ? " in a quick run" : ""} (it produced ${names.length} figures, e.g. ${hint})`);
     }
     const m = measure(t, f);
     if (t.unit !== undefined && t.unit !== m.unit)
-      throw new TargetsError(`${file.path}: target "${t.id}" is in ${t.unit}, but ${t.figure}${t.stat === "value" ? "" : ` (${t.stat})`} is in ${m.unit}`);
+      throw new TargetsError(`${file.path}: target "${t.id}" is in ${JSON.stringify(t.unit)}, but ${t.figure}${t.stat === "value" ? "" : ` (${t.stat})`} is in ${m.unit}`);
     const op = t.op ?? (f.better === "lower" ? "<=" : ">=");
     const ok = op === "<=" ? m.value <= t.threshold : m.value >= t.threshold;
     rows.push({ ...base, op, unit: m.unit, measured: m.value, verdict: ok ? "pass" : "fail" });
