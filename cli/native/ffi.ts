@@ -291,6 +291,14 @@ function open(): NonNullable<typeof loaded> {
   return loaded;
 }
 
+/** Some of the table's symbols from the library at path, for a Bun Worker: a Worker has its own JavaScript
+ * world, so it opens the library itself (with the path the main thread loaded, passed in its message) and binds
+ * only what it calls, from this same table. */
+export function openSymbols<K extends keyof typeof symbols>(path: string, names: readonly K[]) {
+  const picked = Object.fromEntries(names.map((k) => [k, symbols[k]])) as Pick<typeof symbols, K>;
+  return dlopen(path, picked).symbols;
+}
+
 /** Say what to do, in one line, instead of letting a sanitizer runtime abort the process: ASan and TSan must be
  * the first library of the process (LD_PRELOAD), and MSan needs the whole process instrumented, which Bun is not. */
 function refuseWithoutRuntime(variant: VariantName, path: string): void {

@@ -2,7 +2,8 @@
 // comes in the job message), attaches to the structure the main thread created (its address comes in the
 // message too) and hammers it through the FFI, checking everything it gets; counters go to a
 // SharedArrayBuffer the main thread polls, the verdict comes back as one message.
-import { dlopen, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { openSymbols } from "./ffi.ts";
 import { itemLayout, readItem, readTag, stamp, stampDamage, tagHex, writeItem } from "./stress-items.ts";
 
 declare const self: Worker;
@@ -48,36 +49,35 @@ export interface WorkerResult {
   violation?: string;
 }
 
-const { ptr, i32, u64, bool, u64_fast } = FFIType;
-const usize = FFIType.u64; // size_t on every 64-bit target this runs on
-const SYMBOLS = {
-  aether_spsc_try_push: { args: [ptr, ptr], returns: bool },
-  aether_spsc_try_pop: { args: [ptr, ptr], returns: bool },
-  aether_spsc_push_n: { args: [ptr, ptr, usize], returns: u64_fast },
-  aether_spsc_pop_n: { args: [ptr, ptr, usize], returns: u64_fast },
-  aether_spsc_try_push_u64: { args: [ptr, u64], returns: bool },
-  aether_spsc_try_pop_u64: { args: [ptr, ptr], returns: bool },
-  aether_spsc_size: { args: [ptr], returns: u64_fast },
-  aether_mpmc_try_push: { args: [ptr, ptr], returns: bool },
-  aether_mpmc_try_pop: { args: [ptr, ptr], returns: bool },
-  aether_mpmc_push_n: { args: [ptr, ptr, usize], returns: u64_fast },
-  aether_mpmc_pop_n: { args: [ptr, ptr, usize], returns: u64_fast },
-  aether_mpmc_try_push_u64: { args: [ptr, u64], returns: bool },
-  aether_mpmc_try_pop_u64: { args: [ptr, ptr], returns: bool },
-  aether_mpmc_size: { args: [ptr], returns: u64_fast },
-  aether_pool_alloc: { args: [ptr], returns: ptr },
-  aether_pool_free: { args: [ptr, ptr], returns: i32 },
-  aether_pool_stats: { args: [ptr, ptr], returns: i32 },
-  aether_memory_get_stats: { args: [ptr], returns: i32 },
-  aether_safe_malloc: { args: [usize], returns: ptr },
-  aether_safe_calloc: { args: [usize, usize], returns: ptr },
-  aether_safe_realloc: { args: [ptr, usize], returns: ptr },
-  aether_safe_free: { args: [ptr], returns: FFIType.void },
-  aether_safe_usable_size: { args: [ptr], returns: u64_fast },
-  aether_last_status: { args: [], returns: i32 },
-  aether_last_error: { args: [], returns: FFIType.cstring },
-  aether_error_name: { args: [i32], returns: FFIType.cstring },
-} as const;
+// What a worker calls, bound from the one symbol table (cli/native/ffi.ts).
+const SYMBOLS = [
+  "aether_spsc_try_push",
+  "aether_spsc_try_pop",
+  "aether_spsc_push_n",
+  "aether_spsc_pop_n",
+  "aether_spsc_try_push_u64",
+  "aether_spsc_try_pop_u64",
+  "aether_spsc_size",
+  "aether_mpmc_try_push",
+  "aether_mpmc_try_pop",
+  "aether_mpmc_push_n",
+  "aether_mpmc_pop_n",
+  "aether_mpmc_try_push_u64",
+  "aether_mpmc_try_pop_u64",
+  "aether_mpmc_size",
+  "aether_pool_alloc",
+  "aether_pool_free",
+  "aether_pool_stats",
+  "aether_memory_get_stats",
+  "aether_safe_malloc",
+  "aether_safe_calloc",
+  "aether_safe_realloc",
+  "aether_safe_free",
+  "aether_safe_usable_size",
+  "aether_last_status",
+  "aether_last_error",
+  "aether_error_name",
+] as const;
 
 const BATCH = 32;
 const FLUSH = 256;
@@ -97,8 +97,7 @@ function rng(seed: number): () => number {
 }
 
 function run(job: WorkerJob): WorkerResult {
-  const lib = dlopen(job.lib, SYMBOLS);
-  const n = lib.symbols;
+  const n = openSymbols(job.lib, SYMBOLS);
   const ctl = new Int32Array(job.control, 0, 4);
   const counters = new BigInt64Array(job.control, 16);
   const base = job.slot * 3;
@@ -286,7 +285,7 @@ function run(job: WorkerJob): WorkerResult {
           n.aether_safe_free(h.p as unknown as Pointer);
         }
       };
-      const sizeOf = (p: number) => (pool ? job.elemSize : (n.aether_safe_usable_size(p as unknown as Pointer) as number));
+      const sizeOf = (p: number) => (pool ? job.elemSize : Number(n.aether_safe_usable_size(p as unknown as Pointer)));
       const newTag = () => (job.index + 1) * 2 ** 32 + ++counter;
       /** Take one block from the board: check its previous owner's stamp, stamp it ours. */
       const takeFromBoard = (): boolean => {
