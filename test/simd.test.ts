@@ -434,7 +434,7 @@ describe("aether simd, aether info, aether check", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).simd).toMatchObject({ impl: "scalar", reason: "AETHER_SIMD=scalar", available: IMPLS });
     const text = aether(["info"]);
-    expect(text.stdout).toMatch(/^simd\s+.*"impl":"(scalar|avx2|avx512)"/m);
+    expect(text.stdout).toMatch(/^simd\s+(scalar|avx2|avx512) \(/m);
   });
 
   test("aether check includes the SIMD kernels", () => {

@@ -39,6 +39,10 @@ export class TargetsError extends Error {
   override name = "TargetsError";
 }
 
+/** A name from the file as it is, unless it holds control characters (a newline): then escaped, so that an
+ * error stays one line. */
+const oneLine = (s: string) => (/[\u0000-\u001f\u007f]/.test(s) ? JSON.stringify(s) : s);
+
 const TARGET_KEYS = ["id", "figure", "comparison", "stat", "threshold", "op", "unit", "quick", "source"];
 const TOP_KEYS = ["$schema", "$comment", "description", "version", "targets"];
 
@@ -161,11 +165,11 @@ export function evaluate(doc: BenchDocument, file: TargetsFile, quick: boolean):
       const names = suite.figures.map((x) => x.name);
       const near = names.filter((n) => n.split("/").slice(0, 2).join("/") === t.figure.split("/").slice(0, 2).join("/"));
       const hint = (near.length ? near : names).slice(0, 6).join(", ");
-      throw new TargetsError(`${file.path}: target "${t.id}" names figure ${JSON.stringify(t.figure)}, which suite ${suiteName} did not produce${doc.quick ? " in a quick run" : ""} (it produced ${names.length} figures, e.g. ${hint})`);
+      throw new TargetsError(`${file.path}: target "${t.id}" names figure ${oneLine(t.figure)}, which suite ${suiteName} did not produce${doc.quick ? " in a quick run" : ""} (it produced ${names.length} figures, e.g. ${hint})`);
     }
     const m = measure(t, f);
     if (t.unit !== undefined && t.unit !== m.unit)
-      throw new TargetsError(`${file.path}: target "${t.id}" is in ${JSON.stringify(t.unit)}, but ${t.figure}${t.stat === "value" ? "" : ` (${t.stat})`} is in ${m.unit}`);
+      throw new TargetsError(`${file.path}: target "${t.id}" is in ${oneLine(t.unit ?? "")}, but ${t.figure}${t.stat === "value" ? "" : ` (${t.stat})`} is in ${m.unit}`);
     const op = t.op ?? (f.better === "lower" ? "<=" : ">=");
     const ok = op === "<=" ? m.value <= t.threshold : m.value >= t.threshold;
     rows.push({ ...base, op, unit: m.unit, measured: m.value, verdict: ok ? "pass" : "fail" });
