@@ -24,7 +24,9 @@ const CAPS = [8, 16, 64, 256, 1024, 4096, 32, 128];
 const ELEMS = [8, 1, 3, 16, 24, 64, 200, 4096];
 const BAD_CAPS = [0, 4, 7, 9, 100, 2 ** 25];
 const WRAPS = [(1n << 32n) - 5n, (1n << 64n) - 1n - 5n, (1n << 63n) - 3n, 12345n];
-/** A burst that has not received an item for this long has lost one (the C target would hang). */
+/** A burst whose producers are still pushing but that has received no item for this long is stuck (the C
+ * target would hang until libFuzzer's timeout). Items lost outright are caught as soon as every producer is
+ * done and the queue is empty. */
 const BURST_STALL_MS = 20_000;
 
 const OP_NAMES = ["try_push", "try_push", "try_pop", "try_pop", "push_n", "pop_n", "u64", "set_index", "burst", "nop"] as const;
