@@ -1,16 +1,19 @@
 // aether fuzz: the committed corpora replay everywhere (plain gcc, Bun, Node), the engines find, catch and
 // shrink failures, --repro tells what an input does, and the C targets and the Bun side read an input alike.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryPath, gccSanitizers } from "../cli/lib/fuzz/build.ts";
 import { allocTarget } from "../cli/lib/fuzz/builtin/alloc.ts";
+import { devpoolTarget } from "../cli/lib/fuzz/builtin/devpool.ts";
+import { poolTarget } from "../cli/lib/fuzz/builtin/pool.ts";
+import { itemBytes, queueTarget } from "../cli/lib/fuzz/builtin/queue.ts";
 import { simdTarget } from "../cli/lib/fuzz/builtin/simd.ts";
 import { explainLoadFailure } from "../cli/lib/fuzz/jazzer.ts";
-import { Encoder, Producer } from "../cli/lib/fuzz/producer.ts";
+import { Encoder, mix64, Producer } from "../cli/lib/fuzz/producer.ts";
 import { findClang } from "../cli/lib/tools.ts";
-import { aether, ROOT, runCmd, WITHOUT_SANITIZER } from "./helpers/run.ts";
+import { aether, ROOT, runCmd, runSnippet, WITHOUT_SANITIZER } from "./helpers/run.ts";
 
 const CORPUS = join(ROOT, "fuzz", "corpus");
 const files = (t: string) => readdirSync(join(CORPUS, t)).sort().map((f) => join(CORPUS, t, f));
@@ -25,7 +28,7 @@ describe("the committed corpora", () => {
     expect(out.verdict).toBe("pass");
     const byTarget = new Map<string, number>();
     for (const row of out.results) byTarget.set(`${row.target} ${row.via.split(" ")[0]}`, row.inputs);
-    for (const t of ["alloc", "simd", "elf", "layout", "trace", "audit", "devpool"]) expect(byTarget.get(`${t} gcc`)).toBe(files(t).length);
+    for (const t of ["alloc", "simd", "elf", "layout", "trace", "audit", "devpool", "queue", "pool"]) expect(byTarget.get(`${t} gcc`)).toBe(files(t).length);
     for (const t of ["cli-numbers", "callgraph"]) {
       expect(byTarget.get(`${t} bun`)).toBe(files(t).length);
       expect(byTarget.get(`${t} node`)).toBe(files(t).length);
@@ -91,8 +94,8 @@ describe("one input format for C and Bun", () => {
     expect(Array.from(e)).toEqual([0x34, 0x12, 0xff, 0x05, 0x01, 0x00, 0x00, 0x00]);
   }, 60_000);
 
-  test("decode(encode(decode(x))) = decode(x) for every committed alloc and simd input", () => {
-    for (const [t, name] of [[allocTarget, "alloc"], [simdTarget, "simd"]] as const) {
+  test("decode(encode(decode(x))) = decode(x) for every committed input of the C targets' builtin twins", () => {
+    for (const [t, name] of [[allocTarget, "alloc"], [simdTarget, "simd"], [queueTarget, "queue"], [poolTarget, "pool"], [devpoolTarget, "devpool"]] as const) {
       for (const f of files(name)) {
         const prog = (t.decode as (d: Uint8Array) => unknown)(new Uint8Array(readFileSync(f)));
         const again = (t.decode as (d: Uint8Array) => unknown)((t.encode as (p: unknown) => Uint8Array)(prog));
@@ -117,6 +120,61 @@ describe("one input format for C and Bun", () => {
       }
     }
   }, 130_000);
+  test("queue, pool and devpool: the C target and its builtin twin give the same account of every committed input", () => {
+    // The twins log what the C targets' FUZZ_LOG lines say, so the two accounts of an input agree line for
+    // line (addresses and handles, which differ between processes, aside): the same operations, taking the
+    // same paths through the model (a block handed out again, a handle forged or held, a burst run or not).
+    const build = aether(["fuzz", "queue", "pool", "devpool", "--regression", "--json"], { timeoutMs: 170_000 });
+    expect(build.code).toBe(0);
+    const norm = (l: string) => l.replace(/0x[0-9a-f]+/g, "0x?");
+    const ts = runSnippet(`
+      import { readFileSync } from "node:fs";
+      import { BUILTIN_TARGETS } from "${join(ROOT, "cli/lib/fuzz/builtin/index.ts")}";
+      import { corpusFiles } from "${join(ROOT, "cli/lib/fuzz/targets.ts")}";
+      const out: Record<string, string[]> = {};
+      for (const name of ["queue", "pool", "devpool"]) {
+        const t = BUILTIN_TARGETS.find((x) => x.name === name)!;
+        out[name] = [];
+        for (const f of corpusFiles(name)) t.run(t.decode(new Uint8Array(readFileSync(f))), (l) => out[name]!.push(l));
+      }
+      console.log(JSON.stringify(out));
+    `, { timeoutMs: 110_000 });
+    expect(ts.stderr).toBe("");
+    expect(ts.code).toBe(0);
+    const twin = json(ts.stdout) as Record<string, string[]>;
+    for (const name of ["queue", "pool", "devpool"]) {
+      const bin = binaryPath({ engine: "regression", sanitizers: gccSanitizers() }, name);
+      const c = runCmd([bin, "-v", join(CORPUS, name)], { env: WITHOUT_SANITIZER }); // the corpus in name order, as corpusFiles
+      expect(c.code).toBe(0);
+      const cLines = c.stdout.split("\n").filter(Boolean).map(norm);
+      expect(cLines.filter((l) => l === "done: no finding").length).toBe(files(name).length);
+      expect(cLines.length).toBeGreaterThan(files(name).length * 5);
+      expect(twin[name]!.map(norm)).toEqual(cLines);
+    }
+  }, 300_000);
+
+  test("the queue twin's item bytes are fuzz/queue.c's item_bytes (splitmix64 on 32-bit halves = fuzz_mix64)", () => {
+    const reference = (id: number, elem: number) => {
+      const out = new Uint8Array(elem);
+      const st = { s: BigInt.asUintN(64, BigInt(id) * 0x9e3779b97f4a7c15n + BigInt(elem)) };
+      const w = new DataView(new ArrayBuffer(8));
+      for (let i = 0; i < elem; i += 8) {
+        w.setBigUint64(0, mix64(st), true);
+        out.set(new Uint8Array(w.buffer).subarray(0, Math.min(8, elem - i)), i);
+      }
+      if (elem >= 8) {
+        w.setBigUint64(0, BigInt(id), true);
+        out.set(new Uint8Array(w.buffer), 0);
+      }
+      return out;
+    };
+    for (const elem of [1, 3, 8, 16, 24, 64, 200, 4096])
+      for (const id of [1, 2, 77, 65_535, 1_000_003]) {
+        const got = new Uint8Array(elem + 5);
+        itemBytes(id, elem, got, 5);
+        expect(Array.from(got.subarray(5))).toEqual(Array.from(reference(id, elem)));
+      }
+  }, 60_000);
 });
 
 describe("the builtin engine", () => {
@@ -127,6 +185,63 @@ describe("the builtin engine", () => {
     expect(out.verdict).toBe("pass");
     for (const row of out.results) expect(row.execs).toBe(40);
   }, 130_000);
+
+  test("queue, pool and devpool through the FFI: every committed input, then fresh programs, pass", () => {
+    // --runs past the corpus size: the engine runs the committed corpus first, then random and mutated inputs.
+    const runs = Math.max(...["queue", "pool", "devpool"].map((t) => files(t).length)) + 150;
+    const r = aether(["fuzz", "queue", "pool", "devpool", "--engine", "builtin", "--runs", String(runs), "--seed", "11", "--jobs", "2", "--json"], { timeoutMs: 170_000 });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = json(r.stdout);
+    expect(out.verdict).toBe("pass");
+    expect(out.results.map((x: { target: string }) => x.target).sort()).toEqual(["devpool", "pool", "queue"]);
+    for (const row of out.results) expect(row.execs).toBe(runs);
+  }, 180_000);
+
+  // A bug planted in the wrapper each twin calls (test/fixtures/fuzz-plant.ts, preloaded into every process of
+  // the run): the model must catch it, the engine shrink the program to the few operations that show it, and
+  // the shrunk input must fail with the bug and pass without it. queue-pop's bug (a pop that loses the item
+  // behind it) shows in the threaded bursts as soon as the consumer lags, so whether a given input trips it is
+  // a matter of timing: only its finding and its shrunk program's size are checked, not a rerun.
+  const PLANT = { BUN_OPTIONS: `--preload ${join(ROOT, "test", "fixtures", "fuzz-plant.ts")}` };
+  const TWINS = { queue: queueTarget, pool: poolTarget, devpool: devpoolTarget } as Record<string, { decode(d: Uint8Array): { ops: unknown[] } }>;
+  for (const [plant, target, message, maxOps, timed] of [
+    ["queue", "queue", /FUZZ ASSERTION FAILED: op \d+: push_n\(\d+\) moved \d+ with room for \d+/, 1, false],
+    ["queue-pop", "queue", /FUZZ ASSERTION FAILED: .*(burst: .*(lost|reordered)|try_pop: not item|head - tail)/, 3, true],
+    ["pool", "pool", /FUZZ ASSERTION FAILED: op \d+: second free: AETHER_OK, not AETHER_ERR_DOUBLE_FREE/, 3, false],
+    ["devpool", "devpool", /FUZZ ASSERTION FAILED: op \d+: AETHER_OK \(\), the model says AETHER_ERR_QUOTA_EXCEEDED/, 3, false],
+  ] as const) {
+    test(`${target}: a planted bug (${plant}) is found, and its program shrunk to at most ${maxOps} operation(s)`, () => {
+      const env = { ...PLANT, AETHER_FUZZ_PLANT: plant };
+      const made: string[] = [];
+      try {
+        const r = aether(["fuzz", target, "--engine", "builtin", "--runs", "100000", "--seed", "1", "--json"], { env, timeoutMs: 110_000 });
+        expect(r.code).toBe(1);
+        const f = json(r.stdout).results[0].findings[0];
+        made.push(join(ROOT, f.file), join(ROOT, f.minimized));
+        expect(f.summary).toMatch(message);
+        const full = TWINS[target]!.decode(new Uint8Array(readFileSync(join(ROOT, f.file)))).ops.length;
+        const min = TWINS[target]!.decode(new Uint8Array(readFileSync(join(ROOT, f.minimized)))).ops.length;
+        expect(min).toBeGreaterThan(0);
+        expect(min).toBeLessThanOrEqual(maxOps);
+        expect(min).toBeLessThanOrEqual(full);
+        if (timed) return;
+        expect(full).toBeGreaterThan(min); // the corpus holds no input this small that trips these bugs
+        const repro = aether(["fuzz", target, "--engine", "builtin", "--repro", f.minimized], { env });
+        expect(repro.code).toBe(1);
+        expect(repro.stdout).toMatch(message);
+        // Without the planted bug the same input passes: the model blamed the bug, not the program.
+        const clean = aether(["fuzz", target, "--engine", "builtin", "--repro", f.minimized]);
+        expect(clean.code).toBe(0);
+        expect(clean.stdout).toContain("done: no finding");
+      } finally {
+        // Only what this test saved: fuzz/artifacts/<target>/ may hold a real finding.
+        for (const file of made) rmSync(file, { force: true });
+        const dir = join(ROOT, "fuzz", "artifacts", target);
+        if (existsSync(dir) && readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+      }
+    }, 120_000);
+  }
 
   test("an assertion failure is found and shrunk to the two operations that matter", () => {
     const r = aether(["fuzz", "selftest", "--engine", "builtin", "--runs", "100000", "--seed", "1", "--json"], { env: { AETHER_FUZZ_SELFTEST: "1" } });
@@ -173,7 +288,7 @@ describe("the command", () => {
     expect(r.code).toBe(0);
     const rows = json(r.stdout).targets as { name: string; engines: string[]; corpus: number }[];
     const get = (n: string) => rows.find((x) => x.name === n)!;
-    expect(get("alloc").engines).toEqual(["libfuzzer", "builtin"]);
+    for (const t of ["alloc", "simd", "queue", "pool", "devpool"]) expect(get(t).engines).toEqual(["libfuzzer", "builtin"]);
     expect(get("elf").engines).toEqual(["libfuzzer"]);
     expect(get("cli-numbers").engines).toEqual(["builtin", "jazzer"]);
     expect(get("callgraph").engines).toEqual(["builtin", "jazzer"]);
