@@ -25,7 +25,7 @@ export interface RunOptions {
   stdio?: "inherit" | "ignore";
 }
 
-interface RawEvent {
+export interface RawEvent {
   seq: number;
   kind: string;
   address: string;
@@ -37,7 +37,8 @@ interface RawEvent {
   whereStack: RawFrame[];
 }
 
-interface RawReport {
+/** What one process of a run reports (the preload writes it as JSON at exit; script mode builds it). */
+export interface RawReport {
   pid: number;
   ppid: number;
   exe: string;
@@ -109,7 +110,8 @@ function readReports(dir: string): RawReport[] {
   return out.sort((a, b) => a.pid - b.pid);
 }
 
-function symbolizeReports(raw: RawReport[], childPid: number): ProcessReport[] {
+/** The reports with every stack symbolized; main: the process whose pid is mainPid. */
+export function symbolizeReports(raw: RawReport[], mainPid: number): ProcessReport[] {
   const stacks: RawFrame[][] = [];
   for (const r of raw) {
     for (const e of r.events) stacks.push(e.allocStack, e.freeStack, e.whereStack);
@@ -123,7 +125,7 @@ function symbolizeReports(raw: RawReport[], childPid: number): ProcessReport[] {
     ppid: r.ppid,
     exe: r.exe,
     argv: r.argv,
-    main: r.pid === childPid,
+    main: r.pid === mainPid,
     stats: r.stats,
     errors: r.errors,
     events: r.events.map((e) => ({

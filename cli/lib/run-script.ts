@@ -2,8 +2,8 @@
 // set, then report its errors and the blocks it left allocated, in the same shape as a program's run report.
 import { readFileSync, writeFileSync } from "node:fs";
 import { memory, type OptionName } from "../native/memory.ts";
-import type { ProcessReport, RunOptions, RunReport } from "./run-program.ts";
-import { symbolize, type RawFrame } from "./symbolize.ts";
+import { symbolizeReports, type RawReport, type RunOptions, type RunReport } from "./run-program.ts";
+import type { RawFrame } from "./symbolize.ts";
 
 const LEAKS_LISTED = { summary: 10, full: 1000, off: 0 } as const;
 
@@ -52,42 +52,37 @@ function rawStack(id: number, where: ReturnType<typeof mappings>): RawFrame[] {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** What the script did to the heap, after it finished (or threw). */
+/** What the script did to the heap, after it finished (or threw), as a run report of this one process. */
 export function scriptReport(script: string, args: string[], exitCode: number, errorsAfter: number, leaks: RunOptions["leaks"]): RunReport {
   const stats = memory.stats();
   const events = memory.errors(errorsAfter);
   const live = memory.liveBlocks(LEAKS_LISTED[leaks]);
   const where = mappings();
-  const raw: RawFrame[][] = [];
-  for (const e of events) raw.push(rawStack(e.allocTrace, where), rawStack(e.freeTrace, where), rawStack(e.whereTrace, where));
-  for (const b of live.blocks) raw.push(rawStack(b.allocTrace, where));
-  const stacks = symbolize(raw);
-  let i = 0;
-  const next = () => stacks[i++] ?? [];
   const errors: Record<string, number> = {};
   for (const e of events) errors[e.kind] = (errors[e.kind] ?? 0) + 1;
   const { errors: _totals, ...counters } = stats;
-  const proc: ProcessReport = {
+  const raw: RawReport = {
     pid: process.pid,
     ppid: process.ppid,
     exe: process.execPath,
     argv: [script, ...args],
-    main: true,
     stats: counters,
     errors,
     events: events.map((e) => ({
+      seq: e.seq,
       kind: e.kind,
       address: hex(e.address),
       size: e.size,
       detail: e.detail,
-      allocStack: next(),
-      freeStack: next(),
-      whereStack: next(),
+      thread: e.threadId,
+      allocStack: rawStack(e.allocTrace, where),
+      freeStack: rawStack(e.freeTrace, where),
+      whereStack: rawStack(e.whereTrace, where),
     })),
     leaks: {
       count: live.total,
       bytes: stats.liveBytes,
-      largest: live.blocks.map((b) => ({ address: hex(b.address), size: b.size, allocStack: next() })),
+      largest: live.blocks.map((b) => ({ address: hex(b.address), size: b.size, allocStack: rawStack(b.allocTrace, where) })),
     },
   };
   return {
@@ -95,7 +90,7 @@ export function scriptReport(script: string, args: string[], exitCode: number, e
     args,
     exitCode,
     signal: null,
-    processes: [proc],
+    processes: symbolizeReports([raw], process.pid),
     totalErrors: events.length,
     errorsByKind: errors,
     mainReported: true,
