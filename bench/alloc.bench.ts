@@ -5,10 +5,10 @@
 // 2. Scaling: the same loop on 2 threads, throughput relative to 1 thread, for glibc and aether.
 // 3. Per call from Bun with tinybench: aether_safe_*, aether_malloc/free and glibc's malloc/free, each called
 //    through bun:ffi in batches of 64 pairs (p50 and p99 of the batch's mean pair).
-import { dlopen, FFIType } from "bun:ffi";
 import { Bench } from "tinybench";
 import { benchAlloc, type AllocatorName } from "../cli/native/bench.ts";
 import { memory } from "../cli/native/memory.ts";
+import { glibcMalloc } from "../cli/lib/bench/measure.ts";
 import { alternate, arg, fmt, jsonOut, quick, ratio } from "./lib.ts";
 
 const reps = arg("--reps", quick ? 3 : 7);
@@ -62,10 +62,7 @@ for (const k of ["libc", "safe"] as AllocatorName[]) {
 out.scaling = scaling;
 
 // ---- 3. per call from Bun
-const libc = dlopen("libc.so.6", {
-  malloc: { args: [FFIType.u64], returns: FFIType.ptr },
-  free: { args: [FFIType.ptr], returns: FFIType.void },
-}).symbols;
+const libc = glibcMalloc().symbols;
 const BATCH = 64;
 const bench = new Bench({ time: quick ? 200 : 1000, warmup: true });
 for (const size of sizes) {

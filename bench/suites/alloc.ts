@@ -3,10 +3,9 @@
 //                                       the mean without the slowest 0.01% (preemptions), and per-pair percentiles
 //   threads/64B/{1,2}/{safe,glibc}      pairs per second with 2 threads against 1 (the ratio is the speed-up)
 //   bun/64B/{safe,glibc}                one pair per call from Bun (bun:ffi), tinybench, batches of 64 pairs
-import { dlopen, FFIType } from "bun:ffi";
 import { benchAlloc, type AllocatorName } from "../../cli/native/bench.ts";
 import { memory } from "../../cli/native/memory.ts";
-import { inBun, inC, trimmed } from "../../cli/lib/bench/measure.ts";
+import { glibcMalloc, inBun, inC, trimmed } from "../../cli/lib/bench/measure.ts";
 import type { Suite, SuiteContext } from "../../cli/lib/bench/types.ts";
 
 const NAMES: Record<AllocatorName, string> = { libc: "glibc", safe: "safe", unchecked: "unchecked" };
@@ -92,10 +91,7 @@ function threads(ctx: SuiteContext): void {
 
 function fromBun(ctx: SuiteContext): void {
   ctx.step("from Bun");
-  const libc = dlopen("libc.so.6", {
-    malloc: { args: [FFIType.u64], returns: FFIType.ptr },
-    free: { args: [FFIType.ptr], returns: FFIType.void },
-  });
+  const libc = glibcMalloc();
   try {
     const B = 64;
     const safeMalloc = memory.safeMalloc, safeFree = memory.safeFree;

@@ -10,11 +10,10 @@
 //   c/<case>               the same target called from C in a loop (one FFI call for the whole loop)
 //   single/{nop,js,safe-pair,glibc-pair}  one call per timed sample: true per-call percentiles (they include the
 //                timer's own cost, so they are upper bounds), for the cross-language latency target
-import { dlopen, FFIType } from "bun:ffi";
 import { benchCall, ffiTargets, type CallKind } from "../../cli/native/bench-calls.ts";
 import { readBenchResult, BENCH_RESULT_BYTES } from "../../cli/native/bench.ts";
 import { memory } from "../../cli/native/memory.ts";
-import { inBun, inC, type BunCase } from "../../cli/lib/bench/measure.ts";
+import { glibcMalloc, inBun, inC, type BunCase } from "../../cli/lib/bench/measure.ts";
 import type { Suite, SuiteContext } from "../../cli/lib/bench/types.ts";
 
 const B = 256;
@@ -117,10 +116,7 @@ function single(ctx: SuiteContext): void {
   const jsNop = (): void => {
     sink = undefined;
   };
-  const libc = dlopen("libc.so.6", {
-    malloc: { args: [FFIType.u64], returns: FFIType.ptr },
-    free: { args: [FFIType.ptr], returns: FFIType.void },
-  });
+  const libc = glibcMalloc();
   try {
     const { malloc, free } = libc.symbols;
     const single = inBun(

@@ -1,9 +1,8 @@
 // pool: the lock-free aligned block pool (per-thread caches over a tagged CAS free list), alloc+free pairs of
 // 64-byte blocks with zeroing and double-free detection on, against glibc malloc(64)+free in the same loop, with
 // one thread and with two; and the pool with its caches off (every pair on the shared CAS list).
-import { dlopen, FFIType } from "bun:ffi";
 import { benchPool, Pool } from "../../cli/native/pool.ts";
-import { inBun, inC, trimmed } from "../../cli/lib/bench/measure.ts";
+import { glibcMalloc, inBun, inC, trimmed } from "../../cli/lib/bench/measure.ts";
 import type { Suite, SuiteContext } from "../../cli/lib/bench/types.ts";
 
 export const poolSuite: Suite = {
@@ -52,10 +51,7 @@ export const poolSuite: Suite = {
 /** One alloc+free pair per call from JavaScript: what the pool costs a Bun caller, FFI included. */
 function fromBun(ctx: SuiteContext): void {
   ctx.step("from Bun");
-  const libc = dlopen("libc.so.6", {
-    malloc: { args: [FFIType.u64], returns: FFIType.ptr },
-    free: { args: [FFIType.ptr], returns: FFIType.void },
-  });
+  const libc = glibcMalloc();
   const pool = Pool.create({ blockSize: 64, initialBlocks: 256 });
   try {
     const B = 64;

@@ -3,6 +3,7 @@
 // alike) and returns, per case, one value per repetition plus the per-operation percentiles.
 //   inC:   a C loop launched by one FFI call; its percentiles come from the latency histogram it leaves in C.
 //   inBun: calls from JavaScript timed by tinybench, in batches; percentiles over the batch means.
+import { dlopen, FFIType } from "bun:ffi";
 import { Bench } from "tinybench";
 import type { BenchResult } from "../../native/bench.ts";
 import { Histogram, QUANTILES, type Percentiles } from "../../native/histogram.ts";
@@ -165,4 +166,13 @@ export function alternate<K extends string>(reps: number, cases: Record<K, () =>
     for (const k of rotation(keys, r)) out[k].push(cases[k]());
   }
   return out;
+}
+
+/** glibc's malloc and free called through bun:ffi: the baseline of every per-call allocation figure from Bun
+ * (the caller closes it). */
+export function glibcMalloc() {
+  return dlopen("libc.so.6", {
+    malloc: { args: [FFIType.u64], returns: FFIType.ptr },
+    free: { args: [FFIType.ptr], returns: FFIType.void },
+  });
 }
