@@ -18,9 +18,24 @@ export function aether(args: string[], opts: { env?: Record<string, string | und
   return runCmd([BUN, CLI, ...args], opts);
 }
 
-export function runCmd(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string; timeoutMs?: number } = {}): Ran {
+/** This process's environment with NO_COLOR and the given changes (undefined removes a variable). */
+function childEnv(changes: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...opts.env })) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...changes })) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+/** Write a snippet under test/.snippets/ (inside the package, so "aether-memory" resolves); the caller removes it. */
+function snippetFile(code: string): string {
+  const dir = join(ROOT, "test", ".snippets");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `s${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
+  writeFileSync(file, code);
+  return file;
+}
+
+export function runCmd(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string; timeoutMs?: number } = {}): Ran {
+  const env = childEnv(opts.env);
   const r = Bun.spawnSync({
     cmd,
     cwd: opts.cwd ?? ROOT,
@@ -36,10 +51,7 @@ export function runCmd(cmd: string[], opts: { env?: Record<string, string | unde
 /** Run a TypeScript snippet in a fresh Bun process. The snippet can `import { memory } from "aether-memory"`
  * (resolved through tsconfig paths) and anything under cli/. */
 export function runSnippet(code: string, opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Ran {
-  const dir = join(ROOT, "test", ".snippets");
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `s${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
-  writeFileSync(file, code);
+  const file = snippetFile(code);
   try {
     return runCmd([BUN, file], opts);
   } finally {
@@ -49,12 +61,8 @@ export function runSnippet(code: string, opts: { env?: Record<string, string | u
 
 /** runSnippet, without waiting: for several processes at once. */
 export async function runSnippetAsync(code: string, opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<Ran> {
-  const dir = join(ROOT, "test", ".snippets");
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `s${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
-  writeFileSync(file, code);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...opts.env })) if (v !== undefined) env[k] = v;
+  const file = snippetFile(code);
+  const env = childEnv(opts.env);
   try {
     const p = Bun.spawn({ cmd: [BUN, file], cwd: ROOT, env, stdout: "pipe", stderr: "pipe", timeout: opts.timeoutMs ?? 120_000 });
     const [stdout, stderr, code_] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
